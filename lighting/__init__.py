@@ -1,0 +1,1 @@
+"""citylight: the central management system for NB-IoT street lighting."""
