@@ -1,0 +1,22 @@
+"""Storage: SQLModel tables (SQLite by default, PostgreSQL for a city) behind a repository."""
+
+from lighting.storage.records import (
+    ChangeRecord,
+    CommandOutcome,
+    CommandRecord,
+    FaultRecord,
+    LampRecord,
+)
+from lighting.storage.repository import Repository, make_engine
+from lighting.storage.store import Store
+
+__all__ = [
+    "ChangeRecord",
+    "CommandOutcome",
+    "CommandRecord",
+    "FaultRecord",
+    "LampRecord",
+    "Repository",
+    "Store",
+    "make_engine",
+]

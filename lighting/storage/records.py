@@ -1,0 +1,93 @@
+"""Frozen records that the storage layer hands out: what the CLI, the dashboard and the
+controller read, independent of the tables behind them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from lighting.model import FaultKind, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class LampRecord:
+    lamp_id: str
+    zone: str
+    latitude: float
+    longitude: float
+    wattage: float
+    cell: str
+    address: str
+    port: int
+    report_period_s: int
+    registered_at: datetime
+    last_seen: datetime | None
+    level: int | None
+    power_w: float | None
+    energy_wh: float | None
+    in_contact: bool
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.in_contact else "out-of-contact"
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRecord:
+    fault_id: int
+    lamp_id: str
+    zone: str
+    kind: FaultKind
+    source: str
+    status: str
+    opened_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None
+    count: int
+    latitude: float
+    longitude: float
+    detail: str
+
+    @property
+    def severity(self) -> Severity:
+        return self.kind.severity
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    command_id: int
+    change_id: int | None
+    lamp_id: str
+    level: int
+    created_at: datetime
+    outcome: str
+    completed_at: datetime | None
+    latency_ms: float | None
+    attempts: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRecord:
+    change_id: int
+    zone: str
+    level: int
+    reason: str
+    planned_at: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    total: int
+    acknowledged: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    """What became of one command, to be written back in a batch."""
+
+    command_id: int
+    outcome: str  # "acknowledged" or "failed"
+    completed_at: datetime
+    latency_ms: float | None
+    attempts: int
+    error: str | None = None

@@ -1,0 +1,128 @@
+"""SQLModel tables: the controller's record of lamps, reports, changes, commands and faults.
+
+Tables stay in this package; the rest of the system sees the frozen records of
+``lighting.storage.records``. Every timestamp is stored in UTC and comes back zone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Column, Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and returned zone-aware, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored: pass a zone-aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class LampRow(SQLModel, table=True):
+    __tablename__ = "lamp"
+
+    lamp_id: str = Field(primary_key=True, max_length=64)
+    zone: str = Field(index=True, max_length=64)
+    latitude: float
+    longitude: float
+    wattage: float
+    cell: str = Field(default="", index=True, max_length=64)
+    firmware: str = Field(default="", max_length=64)
+    address: str = Field(max_length=64)
+    port: int
+    report_period_s: int = 60
+    registered_at: datetime = _ts()
+    last_seen: datetime | None = _ts(nullable=True)
+    last_seq: int = 0
+    level: int | None = None
+    power_w: float | None = None
+    energy_wh: float | None = None
+    burning_s: int | None = None
+    voltage_v: float | None = None
+    last_command_id: int | None = None
+    in_contact: bool = True
+
+
+class ReportRow(SQLModel, table=True):
+    __tablename__ = "report"
+    __table_args__ = (UniqueConstraint("lamp_id", "seq", name="uq_report_lamp_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    lamp_id: str = Field(index=True, max_length=64)
+    seq: int
+    received_at: datetime = _ts(index=True)
+    level: int
+    power_w: float
+    energy_wh: float
+    burning_s: int
+    voltage_v: float | None = None
+    faults: str = ""
+
+
+class ChangeRow(SQLModel, table=True):
+    """A level ordered for a whole zone: a step of the plan or an operator's order."""
+
+    __tablename__ = "change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    zone: str = Field(index=True, max_length=64)
+    level: int
+    reason: str = Field(max_length=200)
+    planned_at: datetime = _ts()
+    started_at: datetime = _ts(index=True)
+    finished_at: datetime | None = _ts(nullable=True)
+    total: int = 0
+    acknowledged: int = 0
+    failed: int = 0
+
+
+class CommandRow(SQLModel, table=True):
+    """One command to one lamp; its primary key is the command id on the wire."""
+
+    __tablename__ = "command"
+
+    id: int | None = Field(default=None, primary_key=True)
+    change_id: int | None = Field(default=None, index=True, foreign_key="change.id")
+    lamp_id: str = Field(index=True, max_length=64)
+    level: int
+    created_at: datetime = _ts()
+    outcome: str = Field(default="pending", max_length=16)
+    completed_at: datetime | None = _ts(nullable=True)
+    latency_ms: float | None = None
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=200)
+
+
+class FaultRow(SQLModel, table=True):
+    __tablename__ = "fault"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lamp_id: str = Field(index=True, max_length=64)
+    kind: str = Field(index=True, max_length=32)
+    source: str = Field(max_length=16)
+    status: str = Field(default="open", index=True, max_length=16)
+    opened_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+    resolved_at: datetime | None = _ts(nullable=True)
+    resolved_by: str | None = Field(default=None, max_length=64)
+    count: int = 1
+    detail: str = Field(default="", max_length=200)

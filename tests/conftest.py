@@ -1,0 +1,77 @@
+"""Shared fixtures: free ports, private loopback ranges, settings on a temporary SQLite file,
+and the PostgreSQL URL when the server is reachable."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lighting.config import Settings, load_settings
+
+# Two endpoints on one address must fail, not share traffic (read by aiocoap at bind time).
+os.environ["AIOCOAP_REUSE_PORT"] = "0"
+
+POSTGRES_URL = os.environ.get(
+    "CITYLIGHT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+_ranges = itertools.count(20 + os.getpid() % 100)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def lamp_base() -> str:
+    """A loopback range of its own for this test's lamps: 127.N.0.1 upwards."""
+    return f"127.{next(_ranges) % 200 + 20}.0.1"
+
+
+@pytest.fixture
+def coap_port() -> int:
+    return free_udp_port()
+
+
+def make_settings(db_url: str, port: int, **overrides: Any) -> Settings:
+    return load_settings(
+        None,
+        database_url=db_url,
+        coap={"host": "127.0.0.1", "port": port},
+        **overrides,
+    )
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'citylight.db'}"
+
+
+@pytest.fixture
+def settings(db_url: str, coap_port: int) -> Settings:
+    return make_settings(db_url, coap_port, delivery={"concurrency": 32, "timeout_s": 5})
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the test PostgreSQL database, dropped afterwards; skip if unreachable."""
+    psycopg = pytest.importorskip("psycopg")
+    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    schema = f"citylight_test_{os.getpid()}_{next(_ranges)}"
+    try:
+        with psycopg.connect(plain, connect_timeout=3, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as err:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {err}")
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -1,0 +1,99 @@
+"""The repository on real databases: SQLite always, PostgreSQL when the server is reachable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from lighting.model import FaultKind, Registration, StateReport
+from lighting.storage import CommandOutcome, Repository
+
+T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def repo(request: pytest.FixtureRequest, db_url: str) -> Iterator[Repository]:
+    url = db_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    repository = Repository.open(url)
+    yield repository
+    repository.close()
+
+
+def _register(repo: Repository, lamp_id: str = "L1", zone: str = "centre") -> None:
+    reg = Registration(lamp_id=lamp_id, seq=1, zone=zone, latitude=36.7, longitude=119.1,
+                       wattage=100, cell="cell-1", report_period_s=60)
+    repo.register_lamp(reg, "127.9.0.1", 5683, T0)
+
+
+def _report(seq: int, level: int, lamp_id: str = "L1") -> StateReport:
+    return StateReport(lamp_id=lamp_id, seq=seq, level=level, power_w=level * 1.0,
+                       energy_wh=float(seq), burning_s=seq * 10)
+
+
+def test_registration_is_new_once_and_keeps_the_address(repo: Repository) -> None:
+    reg = Registration(lamp_id="L1", seq=1, zone="centre", latitude=1, longitude=2, wattage=50)
+    assert repo.register_lamp(reg, "127.9.0.1", 5683, T0) is True
+    assert repo.register_lamp(reg, "127.9.0.2", 5684, T0 + timedelta(hours=1)) is False
+    lamp = repo.lamp("L1")
+    assert lamp is not None
+    assert (lamp.address, lamp.port) == ("127.9.0.2", 5684)
+    assert lamp.registered_at == T0 + timedelta(hours=1)
+    assert lamp.registered_at.tzinfo is not None
+
+
+def test_timestamps_come_back_in_utc_whatever_zone_went_in(repo: Repository) -> None:
+    shanghai = timezone(timedelta(hours=8))
+    reg = Registration(lamp_id="L2", seq=1, zone="north", latitude=1, longitude=2, wattage=50)
+    repo.register_lamp(reg, "127.9.0.1", 5683, datetime(2026, 11, 24, 20, 0, tzinfo=shanghai))
+    lamp = repo.lamp("L2")
+    assert lamp is not None
+    assert lamp.registered_at == datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def test_reports_are_stored_once_and_never_move_state_backwards(repo: Repository) -> None:
+    _register(repo)
+    assert repo.store_reports([(_report(5, 80), T0), (_report(5, 80), T0)]) == [True, False]
+    assert repo.store_reports([(_report(5, 80), T0)]) == [False]
+    assert repo.store_reports([(_report(4, 20), T0)]) == [True]  # late, stored as history
+    lamp = repo.lamp("L1")
+    assert lamp is not None
+    assert lamp.level == 80  # the late report did not move the state back
+
+
+def test_reports_of_unknown_lamps_are_not_stored(repo: Repository) -> None:
+    assert repo.store_reports([(_report(1, 50, lamp_id="ghost"), T0)]) == [False]
+
+
+def test_change_records_commands_and_counts_outcomes(repo: Repository) -> None:
+    for lamp_id in ("L1", "L2", "L3"):
+        _register(repo, lamp_id)
+    change_id, ids = repo.create_change(zone="centre", level=60, reason="test",
+                                        planned_at=T0, lamp_ids=["L1", "L2", "L3"], now=T0)
+    assert len(set(ids.values())) == 3
+    repo.record_outcomes([
+        CommandOutcome(ids["L1"], "acknowledged", T0, 12.0, 1),
+        CommandOutcome(ids["L2"], "acknowledged", T0, 15.0, 1),
+        CommandOutcome(ids["L3"], "failed", T0, None, 1, "no answer"),
+    ])
+    change = repo.finish_change(change_id, T0 + timedelta(seconds=1))
+    assert (change.total, change.acknowledged, change.failed) == (3, 2, 1)
+    failed = repo.commands(lamp_id="L3")
+    assert [(c.outcome, c.error) for c in failed] == [("failed", "no answer")]
+
+
+def test_fault_opens_once_counts_repeats_and_resolves(repo: Repository) -> None:
+    _register(repo)
+    first, new = repo.open_fault("L1", FaultKind.LAMP_FAILURE, "lamp", T0)
+    again, new_again = repo.open_fault("L1", FaultKind.LAMP_FAILURE, "lamp", T0 + timedelta(1))
+    assert (new, new_again) == (True, False)
+    assert again.fault_id == first.fault_id
+    assert again.count == 2
+    assert [f.fault_id for f in repo.faults(zone="centre")] == [first.fault_id]
+    resolved = repo.resolve_fault("L1", FaultKind.LAMP_FAILURE, T0 + timedelta(2), by="crew")
+    assert resolved is not None
+    assert resolved.status == "resolved"
+    assert repo.faults() == []
+    assert len(repo.faults(status=None)) == 1
+    assert repo.resolve_fault("L1", FaultKind.LAMP_FAILURE, T0, by="crew") is None
