@@ -1,0 +1,265 @@
+"""The controller daemon: ties plan, transport, storage and faults together.
+
+``Controller`` is an async context manager. On entry it opens the database, loads the
+lamps it knows, opens the CoAP endpoint, and starts its background loops (the report
+writer and the contact watchdog) in one ``TaskGroup`` that it owns; on exit it stops them
+and closes everything in reverse order. Time is injected (``clock`` for wall time,
+``monotonic`` for intervals) so tests can fire a plan change at any instant.
+
+Data flows:
+- plan to lamp: ``plans(date)`` computes each zone's night with ``schedules``;
+  ``apply_plan(now)`` or a scheduled job gives ``apply_level(zone, level)``, which fans the
+  command out to every lamp of the zone and records each outcome;
+- lamp to fault: the transport hands uplinks to ``Ingest``, which stores them and lets the
+  ``FaultBook`` open or resolve faults; the watchdog opens ``comms-lost`` for lamps that
+  stop reporting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, date, datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+from lighting.config import Settings
+from lighting.controller.fanout import FanOut
+from lighting.controller.faults import CONTROLLER, FaultBook
+from lighting.controller.ingest import Ingest, ReportWriter
+from lighting.controller.registry import LampEntry, Registry
+from lighting.controller.scheduling import NightScheduler
+from lighting.metrics import Counters
+from lighting.model import FaultKind
+from lighting.storage import ChangeRecord, Repository, Store
+from lighting.transports import CoapTransport
+from schedules import NightPlan, level_at, plan_night
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def night_of(instant: datetime, settings: Settings) -> date:
+    """The date of the night that ``instant`` belongs to: nights run from noon to noon."""
+    local = instant.astimezone(settings.site_value.tzinfo)
+    return local.date() if local.hour >= 12 else local.date() - timedelta(days=1)
+
+
+class Controller:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.monotonic = monotonic
+        self.counters = Counters()
+        self.registry = Registry()
+        self.desired: dict[str, int] = {}
+        self._stack = AsyncExitStack()
+        self._tasks: asyncio.TaskGroup | None = None
+        self._loops: list[asyncio.Task[None]] = []
+        self._store: Store | None = None
+        self._fanout: FanOut | None = None
+        self.faults: FaultBook | None = None
+        self.transport: CoapTransport | None = None
+        self._scheduler: NightScheduler | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        settings = self.settings
+        try:
+            repository = await asyncio.to_thread(Repository.open, settings.database_url)
+            store = self._store = await self._stack.enter_async_context(Store(repository))
+            lamps = await store.call(repository.lamps)
+            faults = await store.call(repository.faults)
+            self.registry.load(lamps, faults, self.monotonic())
+            self.faults = FaultBook(store, self.clock)
+            writer = ReportWriter(
+                store,
+                batch_size=settings.ingest.batch_size,
+                max_delay_s=settings.ingest.max_delay_s,
+                buffer=settings.ingest.buffer,
+            )
+            ingest = Ingest(
+                self.registry,
+                store,
+                self.faults,
+                writer,
+                self.counters,
+                clock=self.clock,
+                monotonic=self.monotonic,
+                on_back=self._lamp_back,
+            )
+            self.transport = await self._stack.enter_async_context(
+                CoapTransport(
+                    (settings.coap.host, settings.coap.port),
+                    ingest,
+                    self.counters,
+                    timeout_s=settings.delivery.timeout_s,
+                )
+            )
+            self._fanout = FanOut(
+                self.transport,
+                store,
+                self.counters,
+                concurrency=settings.delivery.concurrency,
+                clock=self.clock,
+                monotonic=self.monotonic,
+            )
+            self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
+            self._loops = [
+                self._tasks.create_task(writer.run(), name="report writer"),
+                self._tasks.create_task(self._watchdog(), name="contact watchdog"),
+            ]
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        log.info(
+            "controller ready: %d lamps known, zones %s",
+            len(self.registry),
+            ", ".join(settings.zones),
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Stop taking uplinks first, while the report writer still runs to answer those in
+        # hand; then stop the loops; then close the rest in reverse order.
+        if self.transport is not None:
+            await self.transport.aclose()
+        for task in self._loops:
+            task.cancel()
+        self._loops = []
+        await self._stack.aclose()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the controller is not running")
+        return self._store
+
+    @property
+    def repository(self) -> Repository:
+        return self.store.repository
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The address lamps send to (with the port actually bound)."""
+        return self.settings.coap.host, self.settings.coap.port
+
+    # -- plans ----------------------------------------------------------------------------
+
+    def plans(self, night: date) -> dict[str, NightPlan]:
+        site = self.settings.site_value
+        return {
+            zone: plan_night(site, self.settings.zone_program(zone), night)
+            for zone in self.settings.zones
+        }
+
+    async def apply_level(
+        self, zone: str, level: int, reason: str, planned_at: datetime
+    ) -> ChangeRecord:
+        """Send ``level`` to every lamp of ``zone`` now; the change as recorded."""
+        if self._fanout is None:
+            raise RuntimeError("the controller is not running")
+        self.desired[zone] = level
+        lamps = self.registry.in_zone(zone)
+        return await self._fanout.send(zone, level, lamps, reason=reason, planned_at=planned_at)
+
+    async def apply_plan(self, now: datetime) -> list[ChangeRecord]:
+        """Send every zone the level its plan puts in force at ``now``."""
+        night = night_of(now, self.settings)
+        changes = []
+        for zone, plan in self.plans(night).items():
+            level = level_at(plan, now)
+            changes.append(await self.apply_level(zone, level, f"program {plan.program.name}", now))
+        return changes
+
+    async def _lamp_back(self, entry: LampEntry, registered: bool) -> None:
+        """A lamp registered or came back: give it its zone's level at once."""
+        level = self.desired.get(entry.zone)
+        if level is None or self._fanout is None:
+            return
+        reason = "lamp registered" if registered else "lamp back in contact"
+        if self._tasks is not None:
+            self._tasks.create_task(self._send_one(entry, level, reason))
+
+    async def _send_one(self, entry: LampEntry, level: int, reason: str) -> None:
+        if self._fanout is None:
+            return
+        try:
+            await self._fanout.send(
+                entry.zone, level, [entry], reason=reason, planned_at=self.clock()
+            )
+        except Exception:
+            log.exception("could not send lamp %s its level", entry.lamp_id)
+
+    # -- contact --------------------------------------------------------------------------
+
+    async def check_contact(self) -> list[str]:
+        """Mark lamps that stopped reporting as out of contact; their ids."""
+        if self.faults is None:
+            return []
+        overdue = self.registry.overdue(self.monotonic(), self.settings.contact.missed_reports)
+        if not overdue:
+            return []
+        for entry in overdue:
+            entry.in_contact = False
+        ids = [entry.lamp_id for entry in overdue]
+        await self.store.call(self.repository.set_contact, ids, False)
+        for entry in overdue:
+            silent = self.settings.contact.missed_reports * entry.report_period_s
+            await self.faults.open(
+                entry.lamp_id, FaultKind.COMMS_LOST, CONTROLLER, f"no report for {silent} s"
+            )
+        log.warning("%d lamps out of contact: %s", len(ids), ", ".join(ids[:10]))
+        return ids
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.contact.check_interval_s)
+            try:
+                await self.check_contact()
+            except Exception:
+                log.exception("contact check failed; trying again next interval")
+
+    # -- the night ------------------------------------------------------------------------
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Run unattended: apply the level in force, schedule the night, re-plan at noon."""
+        tz = self.settings.site_value.tzinfo
+        scheduler = self._scheduler = NightScheduler(tz, self.apply_level, self._replan)
+        scheduler.start()
+        try:
+            await self.apply_plan(self.clock())
+            await self._replan()
+            await stop.wait()
+        finally:
+            scheduler.shutdown()
+            self._scheduler = None
+
+    async def _replan(self) -> None:
+        """Plan the night now in progress (or starting) and schedule its changes."""
+        now = self.clock()
+        night = night_of(now, self.settings)
+        plans = self.plans(night)
+        for zone, plan in plans.items():
+            for note in plan.notes:
+                log.warning("zone %s, night of %s: %s", zone, night, note)
+        if self._scheduler is not None:
+            self._scheduler.schedule(plans, now)

@@ -1,0 +1,149 @@
+"""Ingest: registrations, reports and fault events from lamps, stored before they are answered.
+
+Reports are written in batches (one transaction for many, with a bounded delay), and each
+report is acknowledged to its lamp only once its batch is committed, so that nothing a lamp
+was told is stored can be lost. A full buffer refuses the report (the lamp keeps it and
+sends it again) rather than growing without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from lighting.controller.faults import FaultBook
+from lighting.controller.registry import LampEntry, Registry
+from lighting.errors import StorageError
+from lighting.metrics import Counters
+from lighting.model import FaultEvent, FaultKind, Registration, StateReport
+from lighting.storage import Store
+from lighting.transports import Target
+
+log = logging.getLogger(__name__)
+
+_Pending = tuple[StateReport, datetime, "asyncio.Future[bool]"]
+
+
+class ReportWriter:
+    """Collects reports and stores them in batches; ``submit`` returns once stored."""
+
+    def __init__(self, store: Store, *, batch_size: int, max_delay_s: float, buffer: int) -> None:
+        self._store = store
+        self._batch_size = batch_size
+        self._max_delay_s = max_delay_s
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=buffer)
+        self.batches = 0
+
+    async def submit(self, report: StateReport, received_at: datetime) -> bool:
+        """Store ``report``; True if it was new, False for a duplicate."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait((report, received_at, future))
+        except asyncio.QueueFull as err:
+            raise StorageError("the report buffer is full") from err
+        return await future
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._max_delay_s):
+                    while len(batch) < self._batch_size:
+                        batch.append(await self._queue.get())
+            await self._write(batch)
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        try:
+            stored = await self._store.call(
+                self._store.repository.store_reports, [(r, at) for r, at, _ in batch]
+            )
+        except StorageError as err:
+            log.exception("could not store %d reports", len(batch))
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(err)
+            return
+        self.batches += 1
+        for (_, _, future), new in zip(batch, stored, strict=True):
+            if not future.done():
+                future.set_result(new)
+
+
+class Ingest:
+    """What the controller does with each uplink (the ``UplinkHandler`` of the transports)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store,
+        faults: FaultBook,
+        writer: ReportWriter,
+        counters: Counters,
+        *,
+        clock: Callable[[], datetime],
+        monotonic: Callable[[], float],
+        on_back: Callable[[LampEntry, bool], Awaitable[None]],
+    ) -> None:
+        self._registry = registry
+        self._store = store
+        self._faults = faults
+        self._writer = writer
+        self._counters = counters
+        self._clock = clock
+        self._monotonic = monotonic
+        self._on_back = on_back
+
+    async def on_registration(self, registration: Registration, address: str, port: int) -> bool:
+        new = await self._store.call(
+            self._store.repository.register_lamp, registration, address, port, self._clock()
+        )
+        entry = LampEntry(
+            target=Target(registration.lamp_id, address, port),
+            zone=registration.zone,
+            cell=registration.cell,
+            report_period_s=registration.report_period_s,
+            last_heard=self._monotonic(),
+        )
+        was_out = (
+            registration.lamp_id in self._registry
+            and not self._registry.get(registration.lamp_id).in_contact
+        )
+        self._registry.upsert(entry)
+        self._counters.incr("lamps.registered" if new else "lamps.re-registered")
+        log.info(
+            "lamp %s %s from %s:%d (zone %s)",
+            registration.lamp_id,
+            "registered" if new else "registered again",
+            address,
+            port,
+            registration.zone,
+        )
+        if was_out:
+            await self._faults.resolve(registration.lamp_id, FaultKind.COMMS_LOST, by="controller")
+        await self._on_back(entry, True)
+        return new
+
+    async def on_report(self, report: StateReport) -> None:
+        entry = self._registry.get(report.lamp_id)
+        new = await self._writer.submit(report, self._clock())
+        self._counters.incr("reports.stored" if new else "reports.duplicate")
+        if self._registry.heard(report.lamp_id, self._monotonic()):
+            await self._back_in_contact(entry)
+        if new:
+            await self._faults.reconcile(entry, report.faults)
+
+    async def on_fault(self, event: FaultEvent) -> None:
+        entry = self._registry.get(event.lamp_id)
+        self._counters.incr("faults.events")
+        if self._registry.heard(event.lamp_id, self._monotonic()):
+            await self._back_in_contact(entry)
+        await self._store.call(self._store.repository.touch, event.lamp_id, self._clock())
+        await self._faults.lamp_says(entry, event.kind, event.active)
+
+    async def _back_in_contact(self, entry: LampEntry) -> None:
+        log.info("lamp %s is back in contact", entry.lamp_id)
+        await self._faults.resolve(entry.lamp_id, FaultKind.COMMS_LOST, by="controller")
+        await self._on_back(entry, False)
