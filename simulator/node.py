@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 from collections.abc import Callable
 
 import aiocoap
@@ -42,6 +43,26 @@ log = logging.getLogger(__name__)
 
 UPLINK_TIMEOUT_S = 10.0
 REGISTER_BACKOFF_MAX_S = 30.0
+
+
+class _BlackHole(asyncio.DatagramProtocol):
+    """Swallows every datagram; ``closed`` is done once the socket is really closed."""
+
+    def __init__(self) -> None:
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+def _probe_bind(address: str, port: int) -> None:
+    """Refuse a taken address before aiocoap, which leaks its socket when a bind fails."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((address, port))
+    except OSError as err:
+        raise BindError(address, port, err.strerror or str(err)) from err
 
 
 def _error(code: Code, reason: str) -> aiocoap.Message:
@@ -99,6 +120,7 @@ class LampNode:
         self.clock = clock
         self._rng = rng
         self._context: aiocoap.Context | None = None
+        self._hole: tuple[asyncio.DatagramTransport, _BlackHole] | None = None
         self._wake = asyncio.Event()
         self.registered = asyncio.Event()
         self._changed = asyncio.Condition()
@@ -124,7 +146,9 @@ class LampNode:
             await self._changed.wait_for(lambda: self.lamp.level == level)
 
     async def open(self) -> None:
-        """Bind the lamp's endpoint; ``BindError`` if the system refuses."""
+        """Bind the lamp's endpoint (back in coverage); ``BindError`` if the system refuses."""
+        await self._fill_hole()
+        _probe_bind(self.spec.address, self.spec.port)
         site = resource.Site()
         site.add_resource(
             [".well-known", "core"], resource.WKCResource(site.get_resources_as_linkheader)
@@ -143,11 +167,35 @@ class LampNode:
         self._wake.set()
 
     async def close(self) -> None:
-        """Drop off the network: stop answering and stop reporting."""
+        """Power off: close the endpoint and stop reporting."""
         context, self._context = self._context, None
         self.registered.clear()
         if context is not None:
             await context.shutdown()
+        await self._fill_hole()
+
+    async def _fill_hole(self) -> None:
+        hole, self._hole = self._hole, None
+        if hole is not None:
+            transport, protocol = hole
+            transport.close()
+            await protocol.closed
+
+    async def go_silent(self) -> None:
+        """Drop out of coverage: stop answering and reporting, as NB-IoT does.
+
+        Datagrams to the lamp vanish. A plain socket keeps the address and swallows them,
+        because a closed port would answer with ICMP port-unreachable, which no radio
+        network sends and which makes the sender's next datagram fail on loopback.
+        """
+        await self.close()
+        loop = asyncio.get_running_loop()
+        try:
+            self._hole = await loop.create_datagram_endpoint(
+                _BlackHole, local_addr=(self.spec.address, self.spec.port)
+            )
+        except OSError as err:
+            raise BindError(self.spec.address, self.spec.port, err.strerror or str(err)) from err
 
     async def _uplink(self, path: tuple[str, ...], payload: bytes) -> aiocoap.Message | None:
         context = self._context

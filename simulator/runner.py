@@ -119,8 +119,8 @@ class Simulator:
         self.nodes[lamp_id].inject(kind, active)
 
     async def silence(self, lamp_id: str) -> None:
-        """The lamp drops off the network: it stops answering and reporting."""
-        await self.nodes[lamp_id].close()
+        """The lamp drops out of coverage: it stops answering and reporting."""
+        await self.nodes[lamp_id].go_silent()
 
     async def revive(self, lamp_id: str) -> None:
         """The lamp comes back and registers again."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import cbor2
 import pytest
 from hypothesis import given
@@ -45,8 +47,17 @@ def test_ack_round_trips() -> None:
 
 
 def test_registration_round_trips() -> None:
-    reg = Registration(lamp_id="L00001", seq=1, zone="centre", latitude=36.71, longitude=119.16,
-                       wattage=90.0, cell="cell-0001", firmware="fw/1", report_period_s=30)
+    reg = Registration(
+        lamp_id="L00001",
+        seq=1,
+        zone="centre",
+        latitude=36.71,
+        longitude=119.16,
+        wattage=90.0,
+        cell="cell-0001",
+        firmware="fw/1",
+        report_period_s=30,
+    )
     assert decode_registration(encode_registration(reg)) == reg
 
 
@@ -56,9 +67,17 @@ def test_registration_round_trips() -> None:
     st.sets(st.sampled_from(list(FaultKind))),
 )
 def test_report_round_trips(level: int, power: float, faults: set[FaultKind]) -> None:
-    report = StateReport(lamp_id="L1", seq=9, level=level, power_w=power, energy_wh=12.5,
-                         burning_s=3600, voltage_v=229.5, last_command_id=3,
-                         faults=frozenset(faults))
+    report = StateReport(
+        lamp_id="L1",
+        seq=9,
+        level=level,
+        power_w=power,
+        energy_wh=12.5,
+        burning_s=3600,
+        voltage_v=229.5,
+        last_command_id=3,
+        faults=frozenset(faults),
+    )
     assert decode_report(encode_report(report)) == report
 
 
@@ -118,7 +137,5 @@ def test_registration_with_bad_lamp_id_is_refused() -> None:
 @given(st.binary(max_size=64))
 def test_random_bytes_never_escape_as_anything_but_protocol_error(data: bytes) -> None:
     for decode in (decode_command, decode_report, decode_registration, decode_fault, decode_ack):
-        try:
+        with contextlib.suppress(ProtocolError):
             decode(data)
-        except ProtocolError:
-            pass

@@ -7,8 +7,15 @@ import pytest
 from lighting.model import Command, FaultKind
 from simulator import FleetError, Lamp, LampSpec, build_fleet, loopback_addresses
 
-SPEC = LampSpec(lamp_id="L1", zone="centre", latitude=36.7, longitude=119.1, wattage=100,
-                address="127.9.0.1", port=5683)
+SPEC = LampSpec(
+    lamp_id="L1",
+    zone="centre",
+    latitude=36.7,
+    longitude=119.1,
+    wattage=100,
+    address="127.9.0.1",
+    port=5683,
+)
 
 
 def test_the_same_command_twice_is_applied_once() -> None:

@@ -18,8 +18,15 @@ from simulator import BindError, LampNode, LampSpec
 
 @pytest.fixture
 async def node(lamp_base: str, coap_port: int) -> AsyncIterator[LampNode]:
-    spec = LampSpec(lamp_id="L7", zone="centre", latitude=36.7, longitude=119.1, wattage=80,
-                    address=lamp_base, port=coap_port)
+    spec = LampSpec(
+        lamp_id="L7",
+        zone="centre",
+        latitude=36.7,
+        longitude=119.1,
+        wattage=80,
+        address=lamp_base,
+        port=coap_port,
+    )
     loop = asyncio.get_running_loop()
     lamp = LampNode(spec, ("127.0.0.1", 9), clock=loop.time, rng=random.Random(1))
     await lamp.open()
@@ -34,7 +41,9 @@ async def client() -> AsyncIterator[aiocoap.Context]:
     await context.shutdown()
 
 
-async def _request(client: aiocoap.Context, code: Code, url: str, payload: bytes = b"") -> aiocoap.Message:
+async def _request(
+    client: aiocoap.Context, code: Code, url: str, payload: bytes = b""
+) -> aiocoap.Message:
     async with asyncio.timeout(10):
         return await client.request(aiocoap.Message(code=code, uri=url, payload=payload)).response
 

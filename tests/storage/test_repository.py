@@ -22,14 +22,28 @@ def repo(request: pytest.FixtureRequest, db_url: str) -> Iterator[Repository]:
 
 
 def _register(repo: Repository, lamp_id: str = "L1", zone: str = "centre") -> None:
-    reg = Registration(lamp_id=lamp_id, seq=1, zone=zone, latitude=36.7, longitude=119.1,
-                       wattage=100, cell="cell-1", report_period_s=60)
+    reg = Registration(
+        lamp_id=lamp_id,
+        seq=1,
+        zone=zone,
+        latitude=36.7,
+        longitude=119.1,
+        wattage=100,
+        cell="cell-1",
+        report_period_s=60,
+    )
     repo.register_lamp(reg, "127.9.0.1", 5683, T0)
 
 
 def _report(seq: int, level: int, lamp_id: str = "L1") -> StateReport:
-    return StateReport(lamp_id=lamp_id, seq=seq, level=level, power_w=level * 1.0,
-                       energy_wh=float(seq), burning_s=seq * 10)
+    return StateReport(
+        lamp_id=lamp_id,
+        seq=seq,
+        level=level,
+        power_w=level * 1.0,
+        energy_wh=float(seq),
+        burning_s=seq * 10,
+    )
 
 
 def test_registration_is_new_once_and_keeps_the_address(repo: Repository) -> None:
@@ -69,14 +83,17 @@ def test_reports_of_unknown_lamps_are_not_stored(repo: Repository) -> None:
 def test_change_records_commands_and_counts_outcomes(repo: Repository) -> None:
     for lamp_id in ("L1", "L2", "L3"):
         _register(repo, lamp_id)
-    change_id, ids = repo.create_change(zone="centre", level=60, reason="test",
-                                        planned_at=T0, lamp_ids=["L1", "L2", "L3"], now=T0)
+    change_id, ids = repo.create_change(
+        zone="centre", level=60, reason="test", planned_at=T0, lamp_ids=["L1", "L2", "L3"], now=T0
+    )
     assert len(set(ids.values())) == 3
-    repo.record_outcomes([
-        CommandOutcome(ids["L1"], "acknowledged", T0, 12.0, 1),
-        CommandOutcome(ids["L2"], "acknowledged", T0, 15.0, 1),
-        CommandOutcome(ids["L3"], "failed", T0, None, 1, "no answer"),
-    ])
+    repo.record_outcomes(
+        [
+            CommandOutcome(ids["L1"], "acknowledged", T0, 12.0, 1),
+            CommandOutcome(ids["L2"], "acknowledged", T0, 15.0, 1),
+            CommandOutcome(ids["L3"], "failed", T0, None, 1, "no answer"),
+        ]
+    )
     change = repo.finish_change(change_id, T0 + timedelta(seconds=1))
     assert (change.total, change.acknowledged, change.failed) == (3, 2, 1)
     failed = repo.commands(lamp_id="L3")

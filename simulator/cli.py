@@ -1,0 +1,76 @@
+"""``lighting sim`` (also ``python -m simulator``): run a simulated fleet until interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from simulator.errors import SimulatorError
+from simulator.fleet import DEFAULT_ZONES, build_fleet
+from simulator.runner import Simulator
+
+EXIT_USAGE = 2
+EXIT_REFUSED = 3
+
+
+def sim(
+    lamps: Annotated[int, typer.Option(min=1, help="Number of lamps.")] = 50,
+    controller: Annotated[str, typer.Option(help="Controller HOST:PORT.")] = "127.0.0.1:5683",
+    base_address: Annotated[str, typer.Option(help="First lamp address (127.x.y.z).")] = (
+        "127.1.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="CoAP port every lamp listens on.")] = 5683,
+    zones: Annotated[str, typer.Option(help="Comma-separated zone names.")] = ",".join(
+        DEFAULT_ZONES
+    ),
+    seed: Annotated[int, typer.Option(help="Same seed, same fleet.")] = 7,
+    report_period: Annotated[int, typer.Option(min=1, help="Seconds between reports.")] = 60,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Run a simulated fleet of lamps, each a CoAP endpoint on its own loopback address."""
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Two endpoints on one address must fail loudly, not share traffic (aiocoap reads this).
+    os.environ.setdefault("AIOCOAP_REUSE_PORT", "0")
+    out, err = Console(), Console(stderr=True)
+    host, _, ctl_port = controller.rpartition(":")
+    if not host or not ctl_port.isdigit():
+        err.print(f"[red]--controller {controller!r} must be HOST:PORT")
+        raise typer.Exit(EXIT_USAGE)
+
+    async def main() -> None:
+        specs = build_fleet(
+            lamps,
+            seed=seed,
+            zones=[z.strip() for z in zones.split(",") if z.strip()],
+            base_address=base_address,
+            port=port,
+            report_period_s=report_period,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with Simulator(specs, (host, int(ctl_port)), seed=seed):
+            out.print(f"{len(specs)} lamps from {base_address} port {port}; Ctrl-C to stop")
+            await stop.wait()
+
+    try:
+        asyncio.run(main())
+    except SimulatorError as error:
+        err.print(f"[red]{error}")
+        raise typer.Exit(EXIT_REFUSED) from error
+
+
+def main() -> None:
+    typer.run(sim)
