@@ -6,8 +6,14 @@ One base, two levels, structured attributes::
     ├── InvalidSiteError      a site that cannot be planned for (field, value)
     ├── InvalidStepError      a program step or anchor that cannot be used (text, level)
     ├── InvalidProgramError   a program that cannot be used (name)
+    ├── InvalidRuleError      a calendar rule or day selector that cannot be used (rule, text)
+    ├── InvalidCalendarError  a calendar that cannot be used (name)
+    ├── InvalidOverrideError  an override that cannot be used (name)
     ├── InvalidInstantError   a datetime the engine refuses, e.g. a naive one (value)
     └── SunComputationError   astral failed for a reason other than the sun's geometry (date)
+
+Validation findings (``schedules.validate``) are values, not exceptions: a calendar with
+errors is still a calendar; the caller decides whether to refuse it.
 
 astral signals "this event does not happen on this date" with a ``ValueError``; ``sun.py``
 turns that into an explicit polar-day / polar-night result, never into an error. Any other
@@ -51,6 +57,34 @@ class InvalidProgramError(ScheduleError):
 
     def __init__(self, message: str, *, name: str) -> None:
         super().__init__(f"program {name!r}: {message}")
+        self.name = name
+
+
+class InvalidRuleError(ScheduleError):
+    """A calendar rule, or the text of one of its day selectors, that cannot be used.
+
+    ``rule`` names the rule (when known), ``text`` is the selector text as given.
+    """
+
+    def __init__(self, message: str, *, rule: str | None = None, text: str | None = None) -> None:
+        super().__init__(f"rule {rule!r}: {message}" if rule else message)
+        self.rule = rule
+        self.text = text
+
+
+class InvalidCalendarError(ScheduleError):
+    """A calendar that cannot be used, e.g. two rules with one name."""
+
+    def __init__(self, message: str, *, name: str) -> None:
+        super().__init__(f"calendar {name!r}: {message}")
+        self.name = name
+
+
+class InvalidOverrideError(ScheduleError):
+    """An override that cannot be used: naive or reversed times, a level out of range."""
+
+    def __init__(self, message: str, *, name: str) -> None:
+        super().__init__(f"override {name!r}: {message}")
         self.name = name
 
 

@@ -1,53 +1,145 @@
-"""The plan of one night: a program's steps resolved to instants at a site.
+"""The plan of one night: a calendar's program and the overrides, resolved at a site.
 
-``plan_night`` resolves each step for the night of ``date`` (local noon to noon):
+``plan_night(site, calendar, overrides, date)`` for the night that starts at local noon of
+``date`` and ends at noon the next day:
 
-* solar anchors: the event from ``night_sun`` plus the offset, as elapsed time (so an
-  offset across a daylight-saving transition is still that many minutes);
-* clock anchors: the wall-clock time on the evening of ``date`` (12:00 and later) or the
-  morning of ``date + 1``; a time in the spring-forward gap runs at the first valid instant
-  after it, an ambiguous one in the fall-back fold at its first occurrence
-  (see ``schedules.wallclock``), and the plan says so in ``notes``.
+1. the calendar picks the program (its first matching rule, else its default);
+2. the program's steps are placed on the night (``schedules.resolve``: sun events, clock
+   times across daylight-saving changes, the written order, ties); a step that would set
+   the level already in force (0 at the start of the night) is dropped;
+3. the calendar's anti-flap guard bridges short dark gaps and drops short lit periods
+   (``schedules.antiflap``);
+4. the overrides that concern the plan's zone or lamp are laid over it: while one is in
+   force its level holds; when it ends the program resumes exactly where it would be,
+   mid-ramp if a ramp is running, so after an override the plan equals the program's.
 
-Steps whose sun event does not happen that night are skipped; steps that land outside the
-night are dropped; both are explained in ``notes``. The rest are ordered by instant; of
-steps landing on the same instant the later one in the program wins; a step that would set
-the level already in force (0 at the start of the night) is dropped silently.
+Each ``Change`` carries its ``Cause`` (the rule, the program and the step, or the override),
+so a plan can be explained; ``NightPlan.outcomes`` says what became of every step and
+``NightPlan.notes`` why, in words. ``level_at(plan, instant)`` gives the level in force at
+any instant, interpolating ramps.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime
+import enum
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from schedules.antiflap import guard
+from schedules.calendar import Calendar, Rule, as_calendar
 from schedules.errors import InvalidInstantError
-from schedules.program import ClockTime, Program, SolarEvent, SolarTime, Step
+from schedules.override import Override, override_in_force
+from schedules.program import Program, Step
+from schedules.resolve import Fate, Placed, Resolution, StepOutcome, resolve_steps, stamp
 from schedules.site import Site
-from schedules.sun import NightSun, SunCase, night_sun
-from schedules.wallclock import WallTimeKind, night_window, resolve_wall_time, utc
+from schedules.sun import NightSun, night_sun
+from schedules.wallclock import night_window, utc
 
-__all__ = ["Change", "NightPlan", "level_at", "plan_night"]
+__all__ = ["Cause", "CauseKind", "Change", "NightPlan", "change_in_force", "level_at", "plan_night"]
 
-_HORIZON_EVENTS = (SolarEvent.SUNSET, SolarEvent.SUNRISE)
-_TWILIGHT_EVENTS = (SolarEvent.DUSK, SolarEvent.DAWN)
+_NO_RAMP = datetime.timedelta(0)
+
+
+class CauseKind(enum.Enum):
+    """Where a change comes from."""
+
+    STEP = "step"  # a step of the night's program
+    OVERRIDE = "override"  # an override comes into force
+    RESUME = "resume"  # the overrides end and the program resumes
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """Why a change happens: the calendar, its ``rule`` (None for the default program), the
+    program and its ``step``; or the ``override`` that starts, or the one that ``ended``."""
+
+    kind: CauseKind
+    calendar: Calendar
+    rule: Rule | None
+    program: str
+    step: Step | None = None
+    override: Override | None = None
+    ended: Override | None = None
+
+    @property
+    def source(self) -> str:
+        """How the program was chosen: "rule 'weekend' (Friday and Saturday)", "default of
+        calendar 'city'", or "every night" for a calendar without rules."""
+        return _source(self.calendar, self.rule)
+
+    def __str__(self) -> str:
+        if self.kind is CauseKind.OVERRIDE and self.override is not None:
+            return str(self.override)
+        program = f"program {self.program!r} ({self.source})"
+        if self.kind is CauseKind.RESUME:
+            ended = f"override {self.ended.name!r}" if self.ended is not None else "the override"
+            step = f", step {self.step}" if self.step is not None else ""
+            return f"{ended} ends: {program} resumes{step}"
+        return f"step {self.step} of {program}"
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """At ``at`` (aware, in the site's zone) the lamps go to ``level``, because of ``step``."""
+    """At ``at`` (aware, in the site's zone) the lamps go to ``level`` because of ``cause``:
+    at once, or along a ramp from ``start_level`` at ``ramp_start`` (``at`` unless given)
+    to ``level`` ``ramp`` later.
+
+    ``start_level`` is the level the ramp starts from: the level in force just before
+    ``at``, except when the program resumes in the middle of one of its ramps after an
+    override: then the change carries that ramp as it is (its ``ramp_start`` before ``at``,
+    its ``start_level``), so the lamps rejoin the program's curve exactly.
+    """
 
     at: datetime.datetime
     level: int
-    step: Step
+    cause: Cause
+    ramp: datetime.timedelta = _NO_RAMP
+    start_level: int = 0
+    ramp_start: datetime.datetime | None = None
+
+    @property
+    def step(self) -> Step | None:
+        """The program step behind the change (None for an override)."""
+        return self.cause.step
+
+    @property
+    def override(self) -> Override | None:
+        return self.cause.override
+
+    @property
+    def settled_at(self) -> datetime.datetime:
+        """When the ramp is over (``at`` without a ramp)."""
+        origin = utc(self.ramp_start or self.at)
+        return (origin + self.ramp).astimezone(self.at.tzinfo)  # elapsed time, not wall time
+
+    @property
+    def fade(self) -> datetime.timedelta:
+        """How long the lamps take from ``at`` to reach ``level``."""
+        return max(utc(self.settled_at) - utc(self.at), _NO_RAMP)
+
+    def level_during(self, instant: datetime.datetime) -> int:
+        """The level at ``instant`` (at or after ``at``) if no later change intervenes."""
+        if not self.ramp:
+            return self.level
+        elapsed = utc(instant) - utc(self.ramp_start or self.at)
+        if elapsed >= self.ramp:
+            return self.level
+        value = self.start_level + (self.level - self.start_level) * (elapsed / self.ramp)
+        return math.floor(value + 0.5)
 
 
 @dataclass(frozen=True, slots=True)
 class NightPlan:
-    """The level changes of one night at one site, with the reasons for anything left out.
+    """The level changes of one night at one site, with their causes and notes.
 
-    ``changes`` are strictly increasing in time and lie in [``start``, ``end``).
+    ``changes`` are strictly increasing in time and lie in [``start``, ``end``); ``program``
+    is the program the calendar chose (``rule`` None: its default); ``outcomes`` has one
+    entry per step of that program, in program order; ``overrides`` are those in force
+    at some point of the night for this plan's ``zone`` and ``lamp``.
     """
 
     site: Site
@@ -56,6 +148,12 @@ class NightPlan:
     sun: NightSun
     changes: tuple[Change, ...]
     notes: tuple[str, ...]
+    calendar: Calendar
+    rule: Rule | None = None
+    outcomes: tuple[StepOutcome, ...] = ()
+    overrides: tuple[Override, ...] = ()
+    zone: str | None = None
+    lamp: str | None = None
 
     @property
     def start(self) -> datetime.datetime:
@@ -67,176 +165,252 @@ class NightPlan:
         """Local noon of the next day: the first instant after the night."""
         return night_window(self.date, self.site.tzinfo)[1]
 
-
-@dataclass(frozen=True, slots=True)
-class _Resolved:
-    at: datetime.datetime  # in the site's zone
-    index: int  # position in the program
-    step: Step
+    @property
+    def source(self) -> str:
+        """Why this program runs tonight, in words (see ``Cause.source``)."""
+        return _source(self.calendar, self.rule)
 
 
-def plan_night(site: Site, program: Program, date: datetime.date) -> NightPlan:
-    """Resolve ``program`` at ``site`` for the night that starts at local noon of ``date``."""
+def _source(calendar: Calendar, rule: Rule | None) -> str:
+    if rule is not None:
+        return str(rule)
+    return f"default of calendar {calendar.name!r}" if calendar.rules else "every night"
+
+
+def plan_night(
+    site: Site,
+    calendar: Calendar | Program,
+    overrides: Iterable[Override],
+    date: datetime.date,
+    *,
+    zone: str | None = None,
+    lamp: str | None = None,
+) -> NightPlan:
+    """The plan of ``zone`` (or of ``lamp`` in ``zone``) at ``site`` for the night of
+    ``date``, following ``calendar`` (or a lone program) and ``overrides``."""
     if isinstance(date, datetime.datetime):
         raise InvalidInstantError("pass the local date of the night, not a datetime", value=date)
-    tz = site.tzinfo
+    chosen = as_calendar(calendar)
+    rule = chosen.select(date)
+    program = chosen.default if rule is None else rule.program
     sun = night_sun(site, date)
-    start, end = night_window(date, tz)
-    notes: list[str] = []
-    resolved: list[_Resolved] = []
-    missing: list[Step] = []
-    for index, step in enumerate(program.steps):
-        anchor = step.anchor
-        at = (
-            _clock(anchor, date, tz, notes)
-            if isinstance(anchor, ClockTime)
-            else _solar(anchor, sun, tz)
-        )
-        if at is None:
-            missing.append(step)
-            continue
-        if not utc(start) <= utc(at) < utc(end):
-            notes.append(
-                f"the step at {anchor} falls at {_stamp(at)}, outside the night "
-                f"({_stamp(start)} to {_stamp(end)}); it is dropped"
+    start, end = night_window(date, site.tzinfo)
+    resolution = resolve_steps(site, program, date, sun)
+    levelled, redundant = _drop_redundant(resolution.placed)
+    guarded = guard(levelled, chosen.anti_flap)
+    base = Cause(CauseKind.STEP, chosen, rule, program.name)
+    own = _settle(
+        [
+            _Event(
+                item.at, item.step.level, item.step.ramp, dataclasses.replace(base, step=item.step)
             )
-            continue
-        resolved.append(_Resolved(at, index, step))
-    notes[:0] = _missing_notes(site, program, sun, start, missing)
-    changes = _changes(resolved, notes)
-    return NightPlan(site, program, date, sun, changes, tuple(notes))
+            for item in guarded.kept
+        ]
+    )
+    relevant = tuple(
+        override
+        for override in overrides
+        if override.applies_to(zone, lamp)
+        and utc(override.start) < utc(end)
+        and utc(override.end) > utc(start)
+    )
+    changes, hidden = _overlay(own, relevant, start, end, base)
+    notes = [*resolution.notes, *guarded.notes, *_override_notes(relevant, hidden, start, end)]
+    hidden_steps = {guarded.kept[position].index for position in hidden}  # own[i] is kept[i]
+    outcomes = _outcomes(program, resolution, redundant, guarded.removed, frozenset(hidden_steps))
+    return NightPlan(
+        site=site,
+        program=program,
+        date=date,
+        sun=sun,
+        changes=tuple(changes),
+        notes=tuple(notes),
+        calendar=chosen,
+        rule=rule,
+        outcomes=outcomes,
+        overrides=relevant,
+        zone=zone,
+        lamp=lamp,
+    )
 
 
 def level_at(plan: NightPlan, instant: datetime.datetime) -> int:
     """The level ``plan`` has in force at ``instant`` (aware, in any zone).
 
-    0 before the plan's first change, the last change's level from then on, including
-    after ``plan.end`` (the next night's plan takes over from there).
+    0 before the plan's first change; inside a ramp, the level the ramp has reached
+    (rounded to a whole percent); the last change's level from then on, including after
+    ``plan.end`` (the next night's plan takes over from there).
     """
+    change = change_in_force(plan, instant)
+    return 0 if change is None else change.level_during(instant)
+
+
+def change_in_force(plan: NightPlan, instant: datetime.datetime) -> Change | None:
+    """The last change of ``plan`` at or before ``instant`` (None before the first one)."""
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise InvalidInstantError("a naive datetime is ambiguous: give it a zone", value=instant)
     position = bisect.bisect_right(plan.changes, utc(instant), key=lambda change: utc(change.at))
-    return plan.changes[position - 1].level if position else 0
+    return plan.changes[position - 1] if position else None
 
 
-def _clock(
-    anchor: ClockTime, date: datetime.date, tz: datetime.tzinfo, notes: list[str]
-) -> datetime.datetime:
-    day = date if anchor.evening else date + datetime.timedelta(days=1)
-    local = resolve_wall_time(day, anchor.at, tz)
-    if local.kind is WallTimeKind.SKIPPED:
-        notes.append(
-            f"{anchor} does not exist on {day} in {tz} (the clocks spring forward); "
-            f"the step runs at the first valid instant after it, {_stamp(local.at)}"
-        )
-    elif local.kind is WallTimeKind.REPEATED:
-        notes.append(
-            f"{anchor} happens twice on {day} in {tz} (the clocks fall back); "
-            f"the step runs at the first occurrence, {_stamp(local.at)}"
-        )
-    return local.at
+@dataclass(frozen=True, slots=True)
+class _Event:
+    at: datetime.datetime
+    level: int
+    ramp: datetime.timedelta
+    cause: Cause
+    start_level: int | None = None  # set for program changes laid over, and resumptions
+    ramp_start: datetime.datetime | None = None  # set when the program resumes mid-ramp
 
 
-def _solar(anchor: SolarTime, sun: NightSun, tz: datetime.tzinfo) -> datetime.datetime | None:
-    event = _when(sun, anchor.event)
-    if event is None:
-        return None
-    return (utc(event) + anchor.offset).astimezone(tz)
-
-
-def _changes(resolved: list[_Resolved], notes: list[str]) -> tuple[Change, ...]:
-    """Order by instant, let the later program step win a tie, drop redundant levels."""
-    ordered = sorted(resolved, key=lambda item: (utc(item.at), item.index))
-    winners: list[_Resolved] = []
-    for item in ordered:
-        if winners and utc(winners[-1].at) == utc(item.at):
-            loser = winners.pop()
-            notes.append(
-                f"the steps at {loser.step.anchor} and {item.step.anchor} both fall at "
-                f"{_stamp(item.at)}; the later one in the program ({item.step}) applies"
-            )
-        winners.append(item)
-    changes: list[Change] = []
+def _drop_redundant(placed: tuple[Placed, ...]) -> tuple[tuple[Placed, ...], frozenset[int]]:
+    """Steps that would set the level already in force (0 at noon) are dropped silently."""
+    kept: list[Placed] = []
+    dropped: set[int] = set()
     level = 0
-    for item in winners:
-        if item.step.level != level:
-            level = item.step.level
-            changes.append(Change(item.at, level, item.step))
-    return tuple(changes)
-
-
-def _missing_notes(
-    site: Site, program: Program, sun: NightSun, start: datetime.datetime, missing: list[Step]
-) -> Iterable[str]:
-    """One note per kind of missing event (horizon, twilight) that skipped steps."""
-    has_clock_steps = any(isinstance(step.anchor, ClockTime) for step in program.steps)
-    for events, case in ((_HORIZON_EVENTS, sun.case), (_TWILIGHT_EVENTS, sun.twilight)):
-        skipped = [step for step in missing if _event(step) in events]
-        if not skipped:
+    for item in placed:
+        if item.step.level == level:
+            dropped.add(item.index)
             continue
-        steps = _listing(skipped)
-        if case is SunCase.POLAR_NIGHT:
-            fallback = (
-                "the lamps follow the clock steps"
-                if has_clock_steps
-                else "the program has no clock steps to fall back on"
-            )
-            yield f"{_polar_night(sun, events, site)}; {steps} skipped and {fallback}"
-        elif case is SunCase.POLAR_DAY:
-            yield f"{_polar_day(sun, events, site)}; {steps} skipped"
+        level = item.step.level
+        kept.append(item)
+    return tuple(kept), frozenset(dropped)
+
+
+def _settle(events: list[_Event]) -> list[Change]:
+    """Changes from ``events`` (in time order): start levels filled in, and events that
+    would leave the level exactly as it is dropped."""
+    changes: list[Change] = []
+    for event in events:
+        previous = changes[-1] if changes else None
+        before = 0 if previous is None else previous.level_during(event.at)
+        settled = previous is None or utc(event.at) >= utc(previous.settled_at)
+        start = before if event.start_level is None else event.start_level
+        change = Change(event.at, event.level, event.cause, event.ramp, start, event.ramp_start)
+        if settled and before == change.level == change.level_during(event.at):
+            continue
+        changes.append(change)
+    return changes
+
+
+def _overlay(
+    own: list[Change],
+    overrides: tuple[Override, ...],
+    start: datetime.datetime,
+    end: datetime.datetime,
+    base: Cause,
+) -> tuple[list[Change], dict[int, Override]]:
+    """Lay ``overrides`` over the program's changes ``own``; the changes, and the program
+    changes hidden (by position in ``own``) with the override that hid them."""
+    if not overrides:
+        return own, {}
+    tz = start.tzinfo
+    bounds = sorted(
+        {utc(start)}
+        | {
+            utc(moment)
+            for override in overrides
+            for moment in (override.start, override.end)
+            if utc(start) < utc(moment) < utc(end)
+        }
+    )
+    events: list[_Event] = []
+    resumed_at: set[datetime.datetime] = set()
+    current: Override | None = None
+    for bound in bounds:
+        winner = override_in_force(overrides, bound)
+        if winner is current:
+            continue
+        at = bound.astimezone(tz)
+        if winner is not None:
+            cause = dataclasses.replace(base, kind=CauseKind.OVERRIDE, override=winner)
+            events.append(_Event(at, winner.level, _NO_RAMP, cause))
         else:
-            names = " / ".join(event.value for event in events if _when(sun, event) is None)
-            yield (
-                f"no {names} between {_stamp(start)} and the next noon at "
-                f"{site.name} (it falls just outside the noon-to-noon night); {steps} skipped"
+            events.append(_resume(own, at, base, current))
+            resumed_at.add(bound)
+        current = winner
+    hidden: dict[int, Override] = {}
+    for position, change in enumerate(own):
+        winner = override_in_force(overrides, change.at)
+        if winner is not None:
+            hidden[position] = winner
+        elif utc(change.at) not in resumed_at:
+            events.append(
+                _Event(
+                    change.at,
+                    change.level,
+                    change.ramp,
+                    change.cause,
+                    change.start_level,
+                    change.ramp_start,
+                )
             )
+    events.sort(key=lambda event: utc(event.at))
+    return _settle(events), hidden
 
 
-def _polar_night(sun: NightSun, events: tuple[SolarEvent, ...], site: Site) -> str:
-    next_day = sun.date + datetime.timedelta(days=1)
-    evening, morning = (_when(sun, event) for event in events)
-    if evening is None and morning is None:
-        days = f"on {sun.date} or {next_day}"
-    elif morning is None:
-        days = f"on {next_day}"
-    else:
-        days = f"on {sun.date}"
-    if events == _HORIZON_EVENTS:
-        return f"polar night: the sun does not rise {days} at {site.name}"
-    return (
-        f"polar night: the sun stays more than 6 degrees below the horizon {days} at "
-        f"{site.name}, so there is no civil dusk or dawn"
-    )
+def _resume(
+    own: list[Change], at: datetime.datetime, base: Cause, ended: Override | None
+) -> _Event:
+    """The program taking over again at ``at``: where its own curve is at that instant."""
+    position = bisect.bisect_right(own, utc(at), key=lambda change: utc(change.at))
+    cause = dataclasses.replace(base, kind=CauseKind.RESUME, ended=ended)
+    if not position:
+        return _Event(at, 0, _NO_RAMP, cause, 0)
+    change = own[position - 1]
+    cause = dataclasses.replace(cause, step=change.step)
+    if utc(change.settled_at) > utc(at):  # mid-ramp: carry the program's ramp as it is
+        origin = change.ramp_start or change.at
+        return _Event(at, change.level, change.ramp, cause, change.start_level, origin)
+    return _Event(at, change.level, _NO_RAMP, cause)
 
 
-def _polar_day(sun: NightSun, events: tuple[SolarEvent, ...], site: Site) -> str:
-    if events == _HORIZON_EVENTS:
-        return f"polar day: the sun does not set on {sun.date} at {site.name}"
-    return (
-        f"white night: the sun does not get 6 degrees below the horizon on the night of "
-        f"{sun.date} at {site.name}, so there is no civil dusk or dawn"
-    )
+def _override_notes(
+    overrides: tuple[Override, ...],
+    hidden: dict[int, Override],
+    start: datetime.datetime,
+    end: datetime.datetime,
+) -> Iterable[str]:
+    tz = start.tzinfo
+    for override in overrides:
+        first = max(utc(override.start), utc(start)).astimezone(tz)
+        last = min(utc(override.end), utc(end)).astimezone(tz)
+        count = sum(1 for winner in hidden.values() if winner is override)
+        hides = f"; it hides {count} program change{'s' * (count != 1)}" if count else ""
+        yield (
+            f"override {override.name!r} ({override.target}, {override.level}%, priority "
+            f"{override.priority}) is in force from {stamp(first)} to {stamp(last)}{hides}"
+        )
 
 
-def _event(step: Step) -> SolarEvent | None:
-    return step.anchor.event if isinstance(step.anchor, SolarTime) else None
+def _outcomes(
+    program: Program,
+    resolution: Resolution,
+    redundant: frozenset[int],
+    flapped: frozenset[int],
+    hidden: frozenset[int],
+) -> tuple[StepOutcome, ...]:
+    known = {outcome.index: outcome for outcome in resolution.decided}
+    placed = {item.index: item for item in resolution.placed}
+    outcomes = []
+    for index, step in enumerate(program.steps):
+        if index in known:
+            outcomes.append(known[index])
+            continue
+        item = placed.get(index)
+        if index in redundant:
+            fate = Fate.REDUNDANT
+        elif index in flapped:
+            fate = Fate.ANTI_FLAP
+        elif index in hidden:
+            fate = Fate.OVERRIDDEN
+        else:
+            fate = Fate.HELD if item is not None and item.held else Fate.FIRED
+        outcomes.append(StepOutcome(index, step, fate, *_instants(item)))
+    return tuple(outcomes)
 
 
-def _when(sun: NightSun, event: SolarEvent) -> datetime.datetime | None:
-    return {
-        SolarEvent.SUNSET: sun.sunset,
-        SolarEvent.SUNRISE: sun.sunrise,
-        SolarEvent.DUSK: sun.dusk,
-        SolarEvent.DAWN: sun.dawn,
-    }[event]
-
-
-def _listing(steps: list[Step]) -> str:
-    anchors = [str(step.anchor) for step in steps]
-    if len(anchors) == 1:
-        return f"the step at {anchors[0]} is"
-    return f"the steps at {', '.join(anchors[:-1])} and {anchors[-1]} are"
-
-
-def _stamp(moment: datetime.datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M %Z")
+def _instants(
+    item: Placed | None,
+) -> tuple[datetime.datetime | None, datetime.datetime | None]:
+    return (None, None) if item is None else (item.at, item.written_at)

@@ -3,12 +3,21 @@
 Anchors are written the way operators and uCIFI write them::
 
     sunset            sunset-10min      sunrise+10min      dusk+1h30m      dawn-45s
+    solar-midnight-3h (the middle of the night, as AstroDIM drivers use it)
     23:00             01:30             23:00:30
     S+30              R-20              (uCIFI short form: S = sunset, R = sunrise, minutes)
 
 A clock time from 12:00 up belongs to the evening of the night's date, one before 12:00 to
 the next morning: a night runs from noon to noon. A solar offset is elapsed time and must
 be shorter than 12 hours either way. ``str(anchor)`` gives back the canonical text.
+
+A step may fade: ``ramp`` is the time the lamps take to go from the level in force to the
+step's level, starting at the step's instant (at most ``MAX_RAMP``, the protocol's limit).
+
+Steps are written in night order. Sunset, sunrise, dusk and dawn bound the night (they are
+*bounding* anchors); clock times and solar midnight fall between them. On a night where a
+clock step crosses a bounding step of the program (06:00 after a summer sunrise), the plan
+keeps the written order: see ``schedules.resolve``.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from schedules.const import LEVEL_MAX, LEVEL_MIN, MAX_SOLAR_OFFSET, NIGHT_BOUNDARY
+from schedules.const import LEVEL_MAX, LEVEL_MIN, MAX_RAMP, MAX_SOLAR_OFFSET, NIGHT_BOUNDARY
 from schedules.errors import InvalidProgramError, InvalidStepError
 
 __all__ = [
@@ -29,18 +38,28 @@ __all__ = [
     "SolarEvent",
     "SolarTime",
     "Step",
+    "format_duration",
+    "is_bounding",
     "parse_anchor",
+    "parse_duration",
     "parse_step",
 ]
 
 
 class SolarEvent(enum.Enum):
-    """The sun events a step can be anchored to (dusk and dawn are civil, 6 degrees)."""
+    """The sun events a step can be anchored to (dusk and dawn are civil, 6 degrees;
+    solar midnight is the sun's lowest point, the middle of the night)."""
 
     SUNSET = "sunset"
     SUNRISE = "sunrise"
     DUSK = "dusk"
     DAWN = "dawn"
+    MIDNIGHT = "solar-midnight"
+
+    @property
+    def bounding(self) -> bool:
+        """True for the events that open or close the dark part of the night."""
+        return self is not SolarEvent.MIDNIGHT
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +113,18 @@ class SolarTime:
 Anchor: TypeAlias = ClockTime | SolarTime
 
 
+def is_bounding(anchor: Anchor) -> bool:
+    """True when ``anchor`` is sunset, sunrise, dusk or dawn (with any offset)."""
+    return isinstance(anchor, SolarTime) and anchor.event.bounding
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
-    """Set the lamps to ``level`` percent (0 is off) at ``anchor``."""
+    """Set the lamps to ``level`` percent (0 is off) at ``anchor``, fading over ``ramp``."""
 
     anchor: Anchor
     level: int
+    ramp: datetime.timedelta = datetime.timedelta(0)
 
     def __post_init__(self) -> None:
         if not isinstance(self.anchor, ClockTime | SolarTime):
@@ -114,16 +139,25 @@ class Step:
                 f"step at {self.anchor}: level {self.level} is outside {LEVEL_MIN}..{LEVEL_MAX}",
                 level=self.level,
             )
+        if not isinstance(self.ramp, datetime.timedelta):
+            raise InvalidStepError(f"step at {self.anchor}: a ramp needs a timedelta")
+        if not datetime.timedelta(0) <= self.ramp <= MAX_RAMP:
+            raise InvalidStepError(
+                f"step at {self.anchor}: ramp {format_duration(self.ramp)} is outside 0..1h"
+            )
 
     def __str__(self) -> str:
-        return f"{self.anchor} {self.level}%"
+        fade = f" over {format_duration(self.ramp)}" if self.ramp else ""
+        return f"{self.anchor} {self.level}%{fade}"
 
 
 @dataclass(frozen=True, slots=True)
 class Program:
-    """A named list of steps, in the order the operator wrote them (at least one).
+    """A named list of steps, in night order as the operator wrote them (at least one).
 
-    The order matters only when two steps fall on the same instant: the later one wins.
+    The written order decides two things: of steps falling on the same instant the later
+    one wins, and a clock step that crosses a bounding step on some night is held to it
+    (``schedules.resolve``). ``schedules.patterns`` builds the common programs in one line.
     """
 
     name: str
@@ -147,7 +181,8 @@ _EXPECTED = (
 )
 _CLOCK = re.compile(r"(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?")
 _SOLAR = re.compile(
-    r"(?P<event>sunset|sunrise|dusk|dawn)(?:\s*(?P<sign>[+-])\s*(?P<offset>.*))?", re.IGNORECASE
+    r"(?P<event>sunset|sunrise|dusk|dawn|solar-midnight)(?:\s*(?P<sign>[+-])\s*(?P<offset>.*))?",
+    re.IGNORECASE,
 )
 _UCIFI = re.compile(r"(?P<event>[SR])(?:\s*(?P<sign>[+-])\s*(?P<minutes>\d{1,3}))?", re.IGNORECASE)
 _UCIFI_EVENTS = {"S": SolarEvent.SUNSET, "R": SolarEvent.SUNRISE}
@@ -181,9 +216,24 @@ def parse_anchor(text: str) -> Anchor:
     raise InvalidStepError(f"cannot read anchor {text!r}: {_EXPECTED}", text=text)
 
 
-def parse_step(anchor: str, level: int) -> Step:
-    """A step from its anchor text and level, e.g. ``parse_step("sunset-10min", 100)``."""
-    return Step(parse_anchor(anchor), level)
+def parse_step(anchor: str, level: int, ramp: str | datetime.timedelta | None = None) -> Step:
+    """A step from its anchor text, level and optional ramp, e.g.
+    ``parse_step("sunset-10min", 100)`` or ``parse_step("23:00", 50, "5min")``."""
+    if isinstance(ramp, str):
+        ramp = parse_duration(ramp)
+    return Step(parse_anchor(anchor), level, ramp or datetime.timedelta(0))
+
+
+def parse_duration(text: str) -> datetime.timedelta:
+    """A duration written with units: ``10min``, ``45m``, ``1h30m``, ``2h``, ``30s``, ``0s``."""
+    if not isinstance(text, str):
+        raise InvalidStepError(f"cannot read duration {text!r}", text=str(text))
+    return _duration(text, text, what="duration")
+
+
+def format_duration(duration: datetime.timedelta) -> str:
+    """The canonical text of a duration, as ``parse_duration`` reads it (``1h30min``)."""
+    return _format_offset(duration)[1:]
 
 
 def _clock_time(text: str, match: re.Match[str]) -> datetime.time:
@@ -195,12 +245,11 @@ def _clock_time(text: str, match: re.Match[str]) -> datetime.time:
     return datetime.time(hour, minute, second)
 
 
-def _duration(text: str, written: str) -> datetime.timedelta:
+def _duration(text: str, written: str, *, what: str = "the offset in anchor") -> datetime.timedelta:
     match = _DURATION.fullmatch(written.strip())
     if match is None or not any(match.groups()):
         raise InvalidStepError(
-            f"cannot read the offset in anchor {text!r}: write it with units, "
-            "e.g. 10min, 45m, 1h30m, 2h or 30s",
+            f"cannot read {what} {text!r}: write it with units, e.g. 10min, 45m, 1h30m, 2h or 30s",
             text=text,
         )
     hours, minutes, seconds = (int(part or 0) for part in match.groups())

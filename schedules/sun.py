@@ -4,17 +4,23 @@ A night runs from local noon of its date to local noon of the next day (``night_
 Its sunset is the sunset inside that window, its sunrise the sunrise inside it, and the
 same for civil dusk and dawn.
 
-astral answers "the sunset on this date in this zone": one event per date, computed on the
-UTC day and shifted by a day when it lands on another local date. We always pass the date
-*and* a zone, but a night spans two local dates, and near the polar circles a local date
-holds no sunset (the sunset drifts past midnight) or two (it drifts back). So we ask astral
-for each of the four dates around the night, once with the site's zone and once with UTC
-explicitly, and keep the earliest answer that falls inside the night. astral's
-``ValueError`` ("the sun never reaches that elevation", "unable to find ... on the date")
-only means "not on that date"; whether an event is missing because the sun stays up or
-stays down is then decided from the sun's elevation at solar midnight and solar noon,
-as home-assistant does (``homeassistant/helpers/sun.py`` returns ``None`` for an event that
-does not occur), and reported as ``SunCase.POLAR_DAY`` / ``SunCase.POLAR_NIGHT``.
+Sunrise and sunset follow the almanac convention of NOAA and the USNO: the sun's centre
+0.833 degrees below the geometric horizon (34' of refraction and 16' of semi-diameter);
+civil dusk and dawn: 6 degrees below, geometric. (astral's own ``sunrise`` adds a computed
+refraction of about 0.52 degrees instead, which moves the events by up to two minutes at
+65 degrees of latitude.) We ask astral for the time at that elevation
+(``time_at_elevation``, refraction off), which answers one event per UTC date; a night
+spans two local dates, and near the polar circles a date holds no sunset (the sunset drifts
+past midnight) or two (it drifts back). So we ask for each of the four dates around the
+night and keep the earliest answer inside the night. astral's ``ValueError`` ("the sun
+never reaches that elevation") only means "not on that date".
+
+astral reads the sun's declination once per date, so on the few nights around the start
+and end of polar day or night it misses a brief crossing; then the sun's elevation is
+searched for it directly (``_Crossings``). Whether an event is missing because the sun
+stays up or stays down is decided from the sun's elevation at solar midnight and solar
+noon, as home-assistant does (``homeassistant/helpers/sun.py`` returns ``None`` for an
+event that does not occur), and reported as ``SunCase.POLAR_DAY`` / ``SunCase.POLAR_NIGHT``.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from dataclasses import dataclass
 import astral
 import astral.sun
 
-from schedules.const import CIVIL_DEPRESSION, SUN_TIME_RESOLUTION
+from schedules.const import CIVIL_DEPRESSION, HORIZON_DEPRESSION, SUN_TIME_RESOLUTION
 from schedules.errors import InvalidInstantError, SunComputationError
 from schedules.site import Site
 from schedules.wallclock import night_window, utc
@@ -41,16 +47,10 @@ _UTC = datetime.UTC
 _HALF_DAY = datetime.timedelta(hours=12)
 
 
-def _astral_elevation(depression: float) -> float:
-    """The geometric elevation astral looks for when asked for ``depression``: it adds the
-    refraction at that zenith (about -0.79 degrees for sunrise, -6.05 for civil dawn)."""
-    return -(depression + astral.refraction_at_zenith(90.0 + depression))
+_HORIZON = -HORIZON_DEPRESSION  # geometric elevation of the sun's centre at sunrise/sunset
+_CIVIL = -CIVIL_DEPRESSION  # ... at civil dawn and dusk
 
-
-_HORIZON = _astral_elevation(astral.sun.SUN_APPARENT_RADIUS)
-_CIVIL = _astral_elevation(CIVIL_DEPRESSION)
-
-_AstralEvent = Callable[[astral.Observer, datetime.date, datetime.tzinfo], datetime.datetime]
+_AstralEvent = Callable[[astral.Observer, datetime.date], datetime.datetime]
 
 
 class SunCase(enum.Enum):
@@ -65,9 +65,9 @@ class SunCase(enum.Enum):
 class NightSun:
     """The sun events of the night of ``date``, as aware datetimes in the site's zone.
 
-    ``sunset`` and ``dusk`` fall on the evening of ``date``, ``sunrise`` and ``dawn`` on
-    the morning of ``date + 1``; each is ``None`` when it does not happen inside the night
-    (noon to noon). ``case`` classifies the horizon (sunset and sunrise): in polar day and
+    ``sunset`` and ``dusk`` fall between noon of ``date`` and solar midnight, ``sunrise``
+    and ``dawn`` between solar midnight and noon of ``date + 1``; each is ``None`` when it
+    does not happen there. ``case`` classifies the horizon (sunset and sunrise): in polar day and
     polar night they are ``None``, except on the night the polar night begins, when the
     last sunset is kept. ``twilight`` is the same classification for civil twilight, the
     sun 6 degrees below the horizon: ``POLAR_DAY`` there is a white night (it never gets
@@ -101,15 +101,23 @@ def night_sun(site: Site, date: datetime.date) -> NightSun:
     start, end = night_window(date, tz)
     observer = astral.Observer(latitude=site.latitude, longitude=site.longitude, elevation=0.0)
 
-    def find(event: _AstralEvent) -> datetime.datetime | None:
-        return _first_inside(_ask(event, observer, days, tz), start, end, tz)
-
-    sunset = find(_sunset)
-    sunrise = find(_sunrise)
-    dusk = find(_dusk)
-    dawn = find(_dawn)
     midnight = _solar_midnight(observer, days, start, end, tz)
+
+    def find(event: _AstralEvent, *, evening: bool) -> datetime.datetime | None:
+        # A night's sunset comes before its solar midnight and its sunrise after it: near
+        # the polar circles a short day can fall just after local noon, inside the window.
+        low, high = (start, midnight) if evening else (midnight, end)
+        return _first_inside(_ask(event, observer, days), low, high, tz)
+
     elevations = _Elevations.at(observer, midnight)
+    # astral reads the sun's declination once per date, so on the few nights around the
+    # start and end of polar day or night it misses a brief crossing of the horizon (or of
+    # -6 degrees); the sun's elevation itself is then searched for the crossing.
+    crossing = _Crossings(observer, midnight, start, end, tz)
+    sunset = find(_sunset, evening=True) or crossing.find(_HORIZON, evening=True)
+    sunrise = find(_sunrise, evening=False) or crossing.find(_HORIZON, evening=False)
+    dusk = find(_dusk, evening=True) or crossing.find(_CIVIL, evening=True)
+    dawn = find(_dawn, evening=False) or crossing.find(_CIVIL, evening=False)
     night = NightSun(
         date=date,
         case=elevations.classify(sunset, sunrise, _HORIZON),
@@ -125,43 +133,35 @@ def night_sun(site: Site, date: datetime.date) -> NightSun:
     return night
 
 
-# astral's functions, called with a date and an explicit zone, never with the defaults.
-def _sunset(
-    observer: astral.Observer, day: datetime.date, tz: datetime.tzinfo
-) -> datetime.datetime:
-    return astral.sun.sunset(observer, day, tzinfo=tz)
+def _at_elevation(elevation: float, direction: astral.SunDirection) -> _AstralEvent:
+    """astral's time at a geometric ``elevation`` on a UTC date, refraction off."""
+
+    def event(observer: astral.Observer, day: datetime.date) -> datetime.datetime:
+        return astral.sun.time_at_elevation(
+            observer, elevation, day, direction, tzinfo=_UTC, with_refraction=False
+        )
+
+    return event
 
 
-def _sunrise(
-    observer: astral.Observer, day: datetime.date, tz: datetime.tzinfo
-) -> datetime.datetime:
-    return astral.sun.sunrise(observer, day, tzinfo=tz)
-
-
-def _dusk(observer: astral.Observer, day: datetime.date, tz: datetime.tzinfo) -> datetime.datetime:
-    return astral.sun.dusk(observer, day, depression=CIVIL_DEPRESSION, tzinfo=tz)
-
-
-def _dawn(observer: astral.Observer, day: datetime.date, tz: datetime.tzinfo) -> datetime.datetime:
-    return astral.sun.dawn(observer, day, depression=CIVIL_DEPRESSION, tzinfo=tz)
+_sunset = _at_elevation(_HORIZON, astral.SunDirection.SETTING)
+_sunrise = _at_elevation(_HORIZON, astral.SunDirection.RISING)
+_dusk = _at_elevation(_CIVIL, astral.SunDirection.SETTING)
+_dawn = _at_elevation(_CIVIL, astral.SunDirection.RISING)
 
 
 def _ask(
-    event: _AstralEvent,
-    observer: astral.Observer,
-    days: Iterable[datetime.date],
-    tz: datetime.tzinfo,
+    event: _AstralEvent, observer: astral.Observer, days: Iterable[datetime.date]
 ) -> list[datetime.datetime]:
-    """Every answer astral gives for ``days``, read in the site's zone and in UTC."""
+    """Every answer astral gives for ``days`` (UTC dates)."""
     found = []
-    for zone in (tz, _UTC):
-        for day in days:
-            try:
-                found.append(event(observer, day, zone))
-            except ValueError:
-                continue  # the event does not happen on that date (polar day or night)
-            except ArithmeticError as err:  # OverflowError at the ends of the calendar
-                raise SunComputationError(f"astral failed: {err}", date=day) from err
+    for day in days:
+        try:
+            found.append(event(observer, day))
+        except ValueError:
+            continue  # the sun does not reach that elevation on that date (polar day or night)
+        except ArithmeticError as err:  # OverflowError at the ends of the calendar
+            raise SunComputationError(f"astral failed: {err}", date=day) from err
     return found
 
 
@@ -224,6 +224,36 @@ class _Elevations:
         if self.lowest_noon < threshold:
             return SunCase.POLAR_NIGHT
         return SunCase.NORMAL
+
+
+@dataclass(frozen=True, slots=True)
+class _Crossings:
+    """Where the sun's elevation crosses a threshold between solar midnight and the solar
+    noons either side of it, found by bisection to the second."""
+
+    observer: astral.Observer
+    midnight: datetime.datetime
+    start: datetime.datetime
+    end: datetime.datetime
+    tz: datetime.tzinfo
+
+    def find(self, threshold: float, *, evening: bool) -> datetime.datetime | None:
+        midnight = utc(self.midnight)
+        noon = midnight - _HALF_DAY if evening else midnight + _HALF_DAY
+        if not self._elevation(midnight) < threshold < self._elevation(noon):
+            return None  # no crossing: the sun stays on one side (or astral already knew)
+        below, above = midnight, noon
+        while abs(above - below) > SUN_TIME_RESOLUTION:
+            middle = below + (above - below) / 2
+            if self._elevation(middle) < threshold:
+                below = middle
+            else:
+                above = middle
+        found = _round(below + (above - below) / 2)
+        return found.astimezone(self.tz) if utc(self.start) <= found < utc(self.end) else None
+
+    def _elevation(self, moment: datetime.datetime) -> float:
+        return astral.sun.elevation(self.observer, moment, with_refraction=False)
 
 
 def _round(moment: datetime.datetime) -> datetime.datetime:

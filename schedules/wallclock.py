@@ -21,9 +21,17 @@ from dataclasses import dataclass
 
 from schedules.const import NIGHT_BOUNDARY
 
-__all__ = ["LocalInstant", "WallTimeKind", "night_window", "resolve_wall_time", "utc"]
+__all__ = [
+    "LocalInstant",
+    "WallTimeKind",
+    "night_of",
+    "night_window",
+    "resolve_wall_time",
+    "utc",
+]
 
 _UTC = datetime.UTC
+_ONE_DAY = datetime.timedelta(days=1)
 
 
 class WallTimeKind(enum.Enum):
@@ -69,6 +77,13 @@ def night_window(
     start = resolve_wall_time(date, NIGHT_BOUNDARY, tz).at
     end = resolve_wall_time(date + datetime.timedelta(days=1), NIGHT_BOUNDARY, tz).at
     return start, end
+
+
+def night_of(instant: datetime.datetime, tz: datetime.tzinfo) -> datetime.date:
+    """The date of the night ``instant`` (aware) belongs to in ``tz``: nights run from noon
+    to noon, so 01:00 on the 25th belongs to the night of the 24th."""
+    local = instant.astimezone(tz)
+    return local.date() if local.time() >= NIGHT_BOUNDARY else local.date() - _ONE_DAY
 
 
 def _transition(

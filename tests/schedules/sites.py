@@ -8,6 +8,9 @@ WEIFANG = Site("Weifang", 36.71, 119.16, "Asia/Shanghai")
 TROMSO = Site("Tromsø", 69.65, 18.96, "Europe/Oslo")
 BERLIN = Site("Berlin", 52.52, 13.40, "Europe/Berlin")
 MCMURDO = Site("McMurdo", -77.85, 166.67, "Antarctica/McMurdo")
+# Solar noon about 12:36 local: near the polar night its short days fall after local noon.
+MURMANSK = Site("Murmansk", 68.97, 33.09, "Europe/Moscow")
+SYDNEY = Site("Sydney", -33.87, 151.21, "Australia/Sydney")
 
 STANDARD = Program(
     "standard",

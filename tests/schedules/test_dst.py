@@ -1,4 +1,5 @@
-"""Daylight-saving nights in Europe/Berlin with a 02:30 clock step.
+"""Daylight-saving nights in Europe/Berlin and Australia/Sydney with a 02:30 clock step,
+ramps, overrides and calendars.
 
 Documented choice (schedules/wallclock.py): a wall-clock time in the spring-forward gap runs
 at the first valid instant after it (02:30 -> 03:00 CEST on 2026-03-29); one in the
@@ -12,14 +13,18 @@ import datetime
 from zoneinfo import ZoneInfo
 
 from schedules import (
+    Calendar,
+    Override,
     Program,
+    Rule,
     WallTimeKind,
+    Weekdays,
     level_at,
     parse_step,
     plan_night,
     resolve_wall_time,
 )
-from tests.schedules.sites import BERLIN
+from tests.schedules.sites import BERLIN, SYDNEY
 
 BERLIN_TZ = ZoneInfo("Europe/Berlin")
 UTC = datetime.UTC
@@ -35,7 +40,7 @@ def _utc(moment: datetime.datetime) -> datetime.datetime:
 
 
 def test_spring_forward_gap_runs_at_the_end_of_the_gap() -> None:
-    plan = plan_night(BERLIN, PROGRAM, datetime.date(2026, 3, 28))
+    plan = plan_night(BERLIN, PROGRAM, (), datetime.date(2026, 3, 28))
 
     assert [change.level for change in plan.changes] == [100, 50, 0]
     step = plan.changes[1]
@@ -51,7 +56,7 @@ def test_spring_forward_gap_runs_at_the_end_of_the_gap() -> None:
 
 
 def test_fall_back_fold_runs_at_the_first_occurrence() -> None:
-    plan = plan_night(BERLIN, PROGRAM, datetime.date(2026, 10, 24))
+    plan = plan_night(BERLIN, PROGRAM, (), datetime.date(2026, 10, 24))
 
     assert [change.level for change in plan.changes] == [100, 50, 0]
     step = plan.changes[1]
@@ -72,7 +77,7 @@ def test_order_is_by_instant_inside_the_fold() -> None:
     # sunrise 06:49:57 CET - 4h30min = 02:19:57 CET, the second pass through the fold:
     # later than 02:30 CEST although its wall time reads earlier.
     program = Program("fold", (parse_step("02:30", 50), parse_step("sunrise-4h30min", 20)))
-    plan = plan_night(BERLIN, program, datetime.date(2026, 10, 24))
+    plan = plan_night(BERLIN, program, (), datetime.date(2026, 10, 24))
 
     assert [change.level for change in plan.changes] == [50, 20]
     late = plan.changes[1].at
@@ -83,7 +88,7 @@ def test_order_is_by_instant_inside_the_fold() -> None:
 
 def test_solar_offsets_are_elapsed_time_across_the_gap() -> None:
     program = Program("early", (parse_step("sunrise-4h", 40),))
-    plan = plan_night(BERLIN, program, datetime.date(2026, 3, 28))
+    plan = plan_night(BERLIN, program, (), datetime.date(2026, 3, 28))
 
     (change,) = plan.changes
     assert plan.sun.sunrise is not None
@@ -108,3 +113,78 @@ def test_resolve_wall_time_kinds() -> None:
     )
     assert lord_howe.kind is WallTimeKind.SKIPPED
     assert lord_howe.at.time() == HALF_PAST_TWO
+
+
+SYDNEY_TZ = ZoneInfo("Australia/Sydney")
+WEEKEND = Program(
+    "weekend",
+    (
+        parse_step("sunset", 100),
+        parse_step("02:30", 40, "10min"),
+        parse_step("sunrise", 0),
+    ),
+)
+SYDNEY_CALENDAR = Calendar(
+    "sydney", PROGRAM, rules=(Rule("saturday", WEEKEND, (Weekdays(frozenset({5})),)),)
+)
+
+
+def test_sydney_autumn_night_gains_an_hour() -> None:
+    # DST ends on Sunday 2026-04-05 at 03:00 AEDT (back to 02:00 AEST): Saturday's night
+    # lasts 25 hours, 02:30 happens twice and runs at its first occurrence (AEDT), and the
+    # step still comes from Saturday's rule although it happens on Sunday.
+    plan = plan_night(SYDNEY, SYDNEY_CALENDAR, (), datetime.date(2026, 4, 4))
+
+    assert _utc(plan.end) - _utc(plan.start) == datetime.timedelta(hours=25)
+    assert plan.rule is not None
+    assert plan.rule.name == "saturday"
+    dim = plan.changes[1]
+    assert dim.at.strftime("%a %H:%M %Z") == "Sun 02:30 AEDT"
+    assert _utc(dim.at) == datetime.datetime(2026, 4, 4, 15, 30, tzinfo=UTC)
+    assert "02:30 happens twice on 2026-04-05" in plan.notes[0]
+    # Ten minutes of ramp are ten minutes of elapsed time, whatever the wall clock says.
+    assert level_at(plan, dim.at + datetime.timedelta(minutes=5)) == 70
+    second = datetime.datetime(2026, 4, 5, 2, 30, fold=1, tzinfo=SYDNEY_TZ)
+    assert level_at(plan, second) == 40
+    instants = [_utc(change.at) for change in plan.changes]
+    assert instants == sorted(instants)
+
+
+def test_sydney_spring_night_loses_an_hour() -> None:
+    # DST starts on Sunday 2026-10-04 at 02:00 AEST (to 03:00 AEDT): 02:30 does not exist
+    # and runs at 03:00 AEDT; the night lasts 23 hours.
+    plan = plan_night(SYDNEY, SYDNEY_CALENDAR, (), datetime.date(2026, 10, 3))
+
+    assert _utc(plan.end) - _utc(plan.start) == datetime.timedelta(hours=23)
+    dim = plan.changes[1]
+    assert dim.at.strftime("%H:%M %Z") == "03:00 AEDT"
+    assert _utc(dim.at) == datetime.datetime(2026, 10, 3, 16, 0, tzinfo=UTC)
+    assert "02:30 does not exist on 2026-10-04" in plan.notes[0]
+    before = datetime.datetime(2026, 10, 4, 1, 59, tzinfo=SYDNEY_TZ)
+    assert level_at(plan, before) == 100
+    assert level_at(plan, dim.at + datetime.timedelta(minutes=10)) == 40
+
+
+def test_a_ramp_across_the_spring_forward_gap_is_elapsed_time() -> None:
+    program = Program("ramp", (parse_step("01:50", 100, "20min"), parse_step("sunrise", 0)))
+    plan = plan_night(BERLIN, program, (), datetime.date(2026, 3, 28))
+    ramp = plan.changes[0]
+
+    assert ramp.at.strftime("%H:%M %Z") == "01:50 CET"
+    assert ramp.settled_at.astimezone(BERLIN_TZ).strftime("%H:%M %Z") == "03:10 CEST"
+    halfway = datetime.datetime(2026, 3, 29, 3, 0, tzinfo=BERLIN_TZ)  # 10 minutes later
+    assert level_at(plan, halfway) == 50
+
+
+def test_an_override_through_the_fall_back_fold() -> None:
+    # From 02:15 CEST to 02:15 CET: one hour on the time line, not zero on the wall clock.
+    start = datetime.datetime(2026, 10, 25, 2, 15, fold=0, tzinfo=BERLIN_TZ)
+    end = datetime.datetime(2026, 10, 25, 2, 15, fold=1, tzinfo=BERLIN_TZ)
+    check = Override("check", 20, start, end, zone="old-town")
+    plan = plan_night(BERLIN, PROGRAM, [check], datetime.date(2026, 10, 24), zone="old-town")
+
+    assert _utc(end) - _utc(start) == datetime.timedelta(hours=1)
+    assert level_at(plan, datetime.datetime(2026, 10, 25, 2, 45, fold=0, tzinfo=BERLIN_TZ)) == 20
+    assert level_at(plan, datetime.datetime(2026, 10, 25, 2, 45, fold=1, tzinfo=BERLIN_TZ)) == 50
+    starts = [change for change in plan.changes if change.override is check]
+    assert [_utc(change.at) for change in starts] == [_utc(start)]

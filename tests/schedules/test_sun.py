@@ -17,7 +17,7 @@ from schedules import (
     night_sun,
 )
 from tests.schedules.noaa import sun_event
-from tests.schedules.sites import MCMURDO, TROMSO, WEIFANG
+from tests.schedules.sites import MCMURDO, MURMANSK, TROMSO, WEIFANG
 
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
 ONE_MINUTE = datetime.timedelta(minutes=1)
@@ -121,12 +121,26 @@ def test_sunset_after_midnight_belongs_to_the_previous_night() -> None:
 
 
 def test_the_night_the_polar_night_begins_keeps_its_last_sunset() -> None:
-    sun = night_sun(TROMSO, datetime.date(2026, 11, 26))
+    sun = night_sun(MURMANSK, datetime.date(2026, 12, 1))
 
     assert sun.case is SunCase.POLAR_NIGHT
     assert sun.sunset is not None
-    assert sun.sunset.date() == datetime.date(2026, 11, 26)
+    assert sun.sunset.date() == datetime.date(2026, 12, 1)
+    assert sun.sunset.time() > datetime.time(12, 0)  # the last day starts after local noon
     assert sun.sunrise is None
+    assert night_sun(MURMANSK, datetime.date(2026, 12, 2)).sunset is None
+
+
+def test_a_short_day_after_local_noon_is_not_the_night_s_sunrise() -> None:
+    # On 2026-11-30 the sun rises at 12:03 and sets at 13:08 local: both lie inside the
+    # noon-to-noon window, but that sunrise comes before the night's sunset. The night's
+    # sunrise, on 12-01, comes after noon: it is outside the night.
+    sun = night_sun(MURMANSK, datetime.date(2026, 11, 30))
+
+    assert sun.sunset is not None
+    assert sun.sunset.time() > datetime.time(13, 0)
+    assert sun.sunrise is None
+    assert sun.case is SunCase.NORMAL  # the sun does rise on 12-01, just after noon
 
 
 def test_southern_hemisphere_polar_cases() -> None:
@@ -158,3 +172,40 @@ def test_the_ends_of_the_calendar_raise_a_schedule_error(date: datetime.date) ->
         night_sun(WEIFANG, date)
 
     assert isinstance(caught.value, ScheduleError)
+
+
+def _fixed_zone(longitude: float) -> tuple[str, int]:
+    """The Etc zone nearest ``longitude`` (no daylight saving) and its offset in hours."""
+    offset = round(longitude / 15)
+    if offset == 0:
+        return "UTC", 0
+    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}", offset  # POSIX signs
+
+
+@pytest.mark.parametrize("latitude", range(-65, 66, 5))
+def test_sunrise_and_sunset_match_noaa_within_a_minute(latitude: int) -> None:
+    # Every fourth night of 2026, at three longitudes in turn; civil dusk and dawn too up to
+    # 55 degrees (beyond, NOAA's two-pass spreadsheet cannot place twilight near white nights).
+    compared = 0
+    for number in range(0, 365, 4):
+        date = datetime.date(2026, 1, 1) + datetime.timedelta(days=number)
+        longitude = (-122.4, 13.4, 151.2)[number % 3]
+        zone, offset = _fixed_zone(longitude)
+        sun = night_sun(Site("grid", latitude, longitude, zone), date)
+        tz = datetime.timezone(datetime.timedelta(hours=offset))
+        events = [(sun.sunset, False, 90.833), (sun.sunrise, True, 90.833)]
+        if abs(latitude) <= 55:
+            events += [(sun.dusk, False, 96.0), (sun.dawn, True, 96.0)]
+        assert sun.case is SunCase.NORMAL
+        for moment, rising, zenith in events:
+            assert moment is not None, (date, rising, zenith)
+            local = moment.astimezone(tz).replace(tzinfo=None)
+            expected = sun_event(
+                latitude, longitude, local.date(), offset, rising=rising, zenith=zenith
+            )
+            assert abs(local - expected) < ONE_MINUTE, (date, rising, zenith, local, expected)
+            compared += 1
+        assert sun.sunset is not None
+        assert sun.sunrise is not None
+        assert sun.sunset < sun.solar_midnight < sun.sunrise
+    assert compared >= 92 * 2
