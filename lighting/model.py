@@ -91,6 +91,7 @@ class FaultKind(enum.IntEnum):
     DAY_BURNER = 14
     NIGHT_OUTAGE = 15
     COMMS_LOST = 16
+    UNREACHABLE = 17
 
     @property
     def slug(self) -> str:
@@ -106,6 +107,11 @@ class FaultKind(enum.IntEnum):
             raise ValueError(f"unknown fault kind {slug!r}") from None
 
     @property
+    def inferred(self) -> bool:
+        """Found by the controller (never reported by a lamp)."""
+        return self in _INFERRED
+
+    @property
     def severity(self) -> Severity:
         return _FAULT_INFO[self][0]
 
@@ -113,6 +119,10 @@ class FaultKind(enum.IntEnum):
     def description(self) -> str:
         return _FAULT_INFO[self][1]
 
+
+_INFERRED = frozenset(
+    {FaultKind.DAY_BURNER, FaultKind.NIGHT_OUTAGE, FaultKind.COMMS_LOST, FaultKind.UNREACHABLE}
+)
 
 _FAULT_INFO: dict[FaultKind, tuple[Severity, str]] = {
     FaultKind.LAMP_FAILURE: (Severity.MAJOR, "The lamp gives no light although it is switched on."),
@@ -131,6 +141,7 @@ _FAULT_INFO: dict[FaultKind, tuple[Severity, str]] = {
     FaultKind.DAY_BURNER: (Severity.MINOR, "The lamp is lit while the plan says off."),
     FaultKind.NIGHT_OUTAGE: (Severity.MAJOR, "The lamp is off while the plan says on."),
     FaultKind.COMMS_LOST: (Severity.MAJOR, "The lamp has stopped reporting to the controller."),
+    FaultKind.UNREACHABLE: (Severity.MAJOR, "Commands to the lamp go unanswered."),
 }
 
 
@@ -179,6 +190,8 @@ class Registration:
     cell: str = ""
     firmware: str = ""
     report_period_s: int = 60
+    queue_mode: bool = False
+    """The lamp sleeps between uplinks and listens only shortly after each (LwM2M "UQ")."""
 
     def __post_init__(self) -> None:
         check_lamp_id(self.lamp_id)

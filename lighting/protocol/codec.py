@@ -47,6 +47,7 @@ K_RAMP_S: Final = 16
 K_VOLTAGE_V: Final = 17
 K_REPORT_PERIOD_S: Final = 18
 K_VERSION: Final = 19
+K_QUEUE_MODE: Final = 20
 
 _MAX_DEPTH: Final = 4
 _T = TypeVar("_T")
@@ -165,6 +166,8 @@ def encode_registration(reg: Registration) -> bytes:
         m[K_CELL] = reg.cell
     if reg.firmware:
         m[K_FIRMWARE] = reg.firmware
+    if reg.queue_mode:
+        m[K_QUEUE_MODE] = True
     return _dumps(m)
 
 
@@ -184,6 +187,7 @@ def decode_registration(payload: bytes) -> Registration:
             cell=_opt(m, K_CELL, "cell", str, ""),
             firmware=_opt(m, K_FIRMWARE, "firmware", str, ""),
             report_period_s=_opt(m, K_REPORT_PERIOD_S, "report period", int, 60),
+            queue_mode=_opt(m, K_QUEUE_MODE, "queue mode", bool, False),
         )
     )
 
@@ -209,11 +213,18 @@ def _fault_kinds(codes: list[Any]) -> frozenset[FaultKind]:
     kinds: set[FaultKind] = set()
     for code in codes:
         _typed(code, K_FAULTS, "fault code", int)
-        try:
-            kinds.add(FaultKind(code))
-        except ValueError as err:
-            raise ProtocolError(f"unknown fault code {code}") from err
+        kinds.add(_lamp_fault(code))
     return frozenset(kinds)
+
+
+def _lamp_fault(code: int) -> FaultKind:
+    try:
+        kind = FaultKind(code)
+    except ValueError as err:
+        raise ProtocolError(f"unknown fault code {code}") from err
+    if kind.inferred:
+        raise ProtocolError(f"fault code {code} ({kind.slug}) is inferred by the controller")
+    return kind
 
 
 def decode_report(payload: bytes) -> StateReport:
@@ -247,11 +258,7 @@ def encode_fault(event: FaultEvent) -> bytes:
 
 def decode_fault(payload: bytes) -> FaultEvent:
     m = _loads(payload)
-    code = _get(m, K_FAULT_KIND, "fault kind", int)
-    try:
-        kind = FaultKind(code)
-    except ValueError as err:
-        raise ProtocolError(f"unknown fault code {code}") from err
+    kind = _lamp_fault(_get(m, K_FAULT_KIND, "fault kind", int))
     return _build(
         lambda: FaultEvent(
             lamp_id=_get(m, K_LAMP, "lamp id", str),
