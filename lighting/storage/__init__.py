@@ -2,6 +2,7 @@
 
 from lighting.storage.records import (
     ChangeRecord,
+    ChangeSummary,
     CommandOutcome,
     CommandRecord,
     FaultRecord,
@@ -12,6 +13,7 @@ from lighting.storage.store import Store
 
 __all__ = [
     "ChangeRecord",
+    "ChangeSummary",
     "CommandOutcome",
     "CommandRecord",
     "FaultRecord",

@@ -26,10 +26,18 @@ class LampRecord:
     power_w: float | None
     energy_wh: float | None
     in_contact: bool
+    queue_mode: bool = False
+    desired_level: int | None = None
+    desired_change_id: int | None = None
+    desired_command_id: int | None = None
+    delivered: bool = False
+    unreachable: bool = False
 
     @property
     def status(self) -> str:
-        return "ok" if self.in_contact else "out-of-contact"
+        if not self.in_contact:
+            return "out-of-contact"
+        return "unreachable" if self.unreachable else "ok"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +67,7 @@ class CommandRecord:
     change_id: int | None
     lamp_id: str
     level: int
+    reason: str
     created_at: datetime
     outcome: str
     completed_at: datetime | None
@@ -79,6 +88,24 @@ class ChangeRecord:
     total: int
     acknowledged: int
     failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSummary:
+    """How far a change has got: its commands by outcome, and when the last one landed."""
+
+    change: ChangeRecord
+    acknowledged: int
+    failed: int
+    pending: int
+    superseded: int
+    last_acknowledged_at: datetime | None
+
+    @property
+    def took_s(self) -> float | None:
+        if self.last_acknowledged_at is None:
+            return None
+        return (self.last_acknowledged_at - self.change.started_at).total_seconds()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,11 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import event, func, inspect, update
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
@@ -23,17 +24,28 @@ from lighting.errors import StorageError
 from lighting.model import FaultKind, Registration, StateReport
 from lighting.storage.records import (
     ChangeRecord,
+    ChangeSummary,
     CommandOutcome,
     CommandRecord,
     FaultRecord,
     LampRecord,
 )
-from lighting.storage.tables import ChangeRow, CommandRow, FaultRow, LampRow, ReportRow
+from lighting.storage.tables import (
+    ChangeRow,
+    CommandRow,
+    FaultRow,
+    LampRow,
+    ReportRow,
+    UTCDateTime,
+)
 
 log = logging.getLogger(__name__)
 
 OPEN = "open"
 RESOLVED = "resolved"
+NEWEST = "newest"
+LATE = "late"
+DUPLICATE = "duplicate"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -81,6 +93,12 @@ def _lamp(row: LampRow) -> LampRecord:
         power_w=row.power_w,
         energy_wh=row.energy_wh,
         in_contact=row.in_contact,
+        queue_mode=row.queue_mode,
+        desired_level=row.desired_level,
+        desired_change_id=row.desired_change_id,
+        desired_command_id=row.desired_command_id,
+        delivered=row.delivered,
+        unreachable=row.unreachable,
     )
 
 
@@ -108,6 +126,7 @@ def _command(row: CommandRow) -> CommandRecord:
         change_id=row.change_id,
         lamp_id=row.lamp_id,
         level=row.level,
+        reason=row.reason,
         created_at=row.created_at,
         outcome=row.outcome,
         completed_at=row.completed_at,
@@ -143,6 +162,25 @@ class Repository:
         repo = cls(make_engine(url))
         if create:
             repo.create_schema()
+        return repo
+
+    @classmethod
+    def open_existing(cls, url: str) -> Repository:
+        """Open a database that the controller has already set up; never create one (a
+        mistyped path must not become an empty database that shows nothing wrong)."""
+        parsed = make_url(url)
+        path = parsed.database if parsed.get_backend_name() == "sqlite" else None
+        if path not in (None, "", ":memory:") and not Path(str(path)).exists():
+            raise StorageError(f"{url} is not a citylight database (no such file): check --db")
+        repo = cls(make_engine(url))
+        try:
+            present = inspect(repo.engine).has_table(LampRow.__tablename__)
+        except SQLAlchemyError as err:
+            repo.close()
+            raise StorageError(f"cannot open database {url!r}: {err}") from err
+        if not present:
+            repo.close()
+            raise StorageError(f"{url} is not a citylight database (no lamp table): check --db")
         return repo
 
     def create_schema(self) -> None:
@@ -184,8 +222,11 @@ class Repository:
             row.wattage, row.cell, row.firmware = reg.wattage, reg.cell, reg.firmware
             row.address, row.port, row.report_period_s = address, port, reg.report_period_s
             row.registered_at, row.last_seen, row.in_contact = now, now, True
-            # A registration follows a power-up: the lamp's sequence numbers start again.
+            row.queue_mode = reg.queue_mode
+            # A registration follows a power-up: the lamp's sequence numbers start again, so
+            # reports are told apart by (boot, seq) from here on.
             row.last_seq = reg.seq
+            row.boot += 1
             s.add(row)
         return new
 
@@ -202,24 +243,25 @@ class Repository:
             return None if row is None else _lamp(row)
 
     def set_contact(self, lamp_ids: Sequence[str], in_contact: bool) -> None:
+        self._set_lamps(lamp_ids, in_contact=in_contact)
+
+    def _set_lamps(self, lamp_ids: Sequence[str], **values: object) -> None:
         if not lamp_ids:
             return
         with self._session() as s:
-            s.execute(
-                update(LampRow)
-                .where(col(LampRow.lamp_id).in_(lamp_ids))
-                .values(in_contact=in_contact)
-            )
+            s.execute(update(LampRow).where(col(LampRow.lamp_id).in_(lamp_ids)).values(**values))
 
     # -- reports --------------------------------------------------------------------------
 
-    def store_reports(self, batch: Sequence[tuple[StateReport, datetime]]) -> list[bool]:
-        """Store a batch of reports in one transaction; for each, whether it was new.
+    def store_reports(self, batch: Sequence[tuple[StateReport, datetime]]) -> list[str]:
+        """Store a batch of reports in one transaction; for each, what it was.
 
-        A report already stored (same lamp and sequence number) is not stored again, and a
-        report older than the lamp's latest does not move the lamp's state backwards.
+        ``NEWEST``: stored, and the lamp's latest state; ``LATE``: stored as history, older
+        than what the lamp already said (it does not move the state backwards);
+        ``DUPLICATE``: already stored in this boot of the lamp (same sequence number), or
+        from a lamp that is not known.
         """
-        stored: list[bool] = []
+        outcome: list[str] = []
         with self._session() as s:
             lamp_ids = {report.lamp_id for report, _ in batch}
             lamps = {
@@ -227,7 +269,7 @@ class Repository:
                 for row in s.exec(select(LampRow).where(col(LampRow.lamp_id).in_(lamp_ids)))
             }
             seen = {
-                (r.lamp_id, r.seq)
+                (r.lamp_id, r.boot, r.seq)
                 for r in s.exec(
                     select(ReportRow)
                     .where(col(ReportRow.lamp_id).in_(lamp_ids))
@@ -235,15 +277,16 @@ class Repository:
                 )
             }
             for report, received_at in batch:
-                key = (report.lamp_id, report.seq)
                 lamp = lamps.get(report.lamp_id)
-                if key in seen or lamp is None:
-                    stored.append(False)
+                key = (report.lamp_id, lamp.boot if lamp is not None else -1, report.seq)
+                if lamp is None or key in seen:
+                    outcome.append(DUPLICATE)
                     continue
                 seen.add(key)
                 s.add(
                     ReportRow(
                         lamp_id=report.lamp_id,
+                        boot=lamp.boot,
                         seq=report.seq,
                         received_at=received_at,
                         level=report.level,
@@ -260,10 +303,13 @@ class Repository:
                     lamp.last_seq = report.seq
                     lamp.level, lamp.power_w = report.level, report.power_w
                     lamp.energy_wh, lamp.burning_s = report.energy_wh, report.burning_s
-                    lamp.voltage_v, lamp.last_command_id = report.voltage_v, report.last_command_id
+                    lamp.voltage_v = report.voltage_v
+                    lamp.last_command_id = report.last_command_id
+                    outcome.append(NEWEST)
+                else:
+                    outcome.append(LATE)
                 s.add(lamp)
-                stored.append(True)
-        return stored
+        return outcome
 
     def touch(self, lamp_id: str, now: datetime) -> None:
         """Record that a lamp was heard from (any uplink)."""
@@ -286,7 +332,11 @@ class Repository:
         lamp_ids: Sequence[str],
         now: datetime,
     ) -> tuple[int, dict[str, int]]:
-        """Record a change and one pending command per lamp; the change id and command ids."""
+        """Record a change: the lamps' new desired level and one pending command each.
+
+        Commands of these lamps still pending are superseded: the latest level wins. Returns
+        the change id and the command id for each lamp.
+        """
         with self._session() as s:
             change = ChangeRow(
                 zone=zone,
@@ -299,16 +349,67 @@ class Repository:
             s.add(change)
             s.flush()
             change_id = _id(change)
-            rows = [
-                CommandRow(change_id=change_id, lamp_id=lamp_id, level=level, created_at=now)
-                for lamp_id in lamp_ids
-            ]
-            s.add_all(rows)
-            s.flush()
-            ids = {row.lamp_id: row.id for row in rows if row.id is not None}
+            ids = self._new_commands(
+                s, lamp_ids=lamp_ids, level=level, reason=reason, now=now, change_id=change_id
+            )
             return change_id, ids
 
+    def new_command(self, lamp_id: str, level: int, reason: str, now: datetime) -> int:
+        """A fresh command carrying ``level`` to one lamp (a resend after a reboot or a
+        mismatch), superseding what was pending; its id."""
+        with self._session() as s:
+            ids = self._new_commands(
+                s, lamp_ids=[lamp_id], level=level, reason=reason, now=now, change_id=None
+            )
+            return ids[lamp_id]
+
+    def _new_commands(
+        self,
+        s: Session,
+        *,
+        lamp_ids: Sequence[str],
+        level: int,
+        reason: str,
+        now: datetime,
+        change_id: int | None,
+    ) -> dict[str, int]:
+        if not lamp_ids:
+            return {}
+        s.execute(
+            update(CommandRow)
+            .where(col(CommandRow.lamp_id).in_(lamp_ids))
+            .where(col(CommandRow.outcome).in_(("pending", "failed")))
+            .values(outcome="superseded", completed_at=now)
+        )
+        rows = [
+            CommandRow(
+                change_id=change_id,
+                lamp_id=lamp_id,
+                level=level,
+                reason=reason[:200],
+                created_at=now,
+            )
+            for lamp_id in lamp_ids
+        ]
+        s.add_all(rows)
+        s.flush()
+        ids = {row.lamp_id: _id(row) for row in rows}
+        values = [
+            {
+                "lamp_id": lamp_id,
+                "desired_level": level,
+                "desired_command_id": command_id,
+                "delivered": False,
+                **({"desired_change_id": change_id} if change_id else {}),
+            }
+            for lamp_id, command_id in ids.items()
+        ]
+        s.execute(update(LampRow), values)
+        return ids
+
     def record_outcomes(self, outcomes: Sequence[CommandOutcome]) -> None:
+        """Write what became of commands; a lamp whose desired command was acknowledged is
+        marked delivered."""
         if not outcomes:
             return
         with self._session() as s:
@@ -326,6 +427,53 @@ class Repository:
                     for o in outcomes
                 ],
             )
+            acknowledged = [o.command_id for o in outcomes if o.outcome == "acknowledged"]
+            if acknowledged:
+                s.execute(
+                    update(LampRow)
+                    .where(col(LampRow.desired_command_id).in_(acknowledged))
+                    .values(delivered=True, unreachable=False)
+                )
+
+    def set_unreachable(self, lamp_ids: Sequence[str], unreachable: bool) -> None:
+        self._set_lamps(lamp_ids, unreachable=unreachable)
+
+    def undelivered(self) -> list[LampRecord]:
+        """Lamps whose desired level has not been acknowledged (to resume after a restart)."""
+        with self._session() as s:
+            query = (
+                select(LampRow)
+                .where(col(LampRow.desired_command_id).is_not(None))
+                .where(col(LampRow.delivered).is_(False))
+                .order_by(col(LampRow.lamp_id))
+            )
+            return [_lamp(row) for row in s.exec(query)]
+
+    def change_summary(self, change_id: int) -> ChangeSummary | None:
+        with self._session() as s:
+            change = s.get(ChangeRow, change_id)
+            if change is None:
+                return None
+            counts = dict(
+                s.exec(
+                    select(CommandRow.outcome, func.count())
+                    .where(CommandRow.change_id == change_id)
+                    .group_by(CommandRow.outcome)
+                ).all()
+            )
+            last = s.exec(
+                select(func.max(CommandRow.completed_at))
+                .where(CommandRow.change_id == change_id)
+                .where(CommandRow.outcome == "acknowledged")
+            ).one()
+            return ChangeSummary(
+                change=_change(change),
+                acknowledged=counts.get("acknowledged", 0),
+                failed=counts.get("failed", 0),
+                pending=counts.get("pending", 0),
+                superseded=counts.get("superseded", 0),
+                last_acknowledged_at=UTCDateTime().process_result_value(last, self.engine.dialect),
+            )
 
     def finish_change(self, change_id: int, now: datetime) -> ChangeRecord:
         with self._session() as s:
@@ -342,15 +490,42 @@ class Repository:
             return _change(change)
 
     def commands(
-        self, *, lamp_id: str | None = None, change_id: int | None = None, limit: int = 1000
+        self,
+        *,
+        lamp_id: str | None = None,
+        change_id: int | None = None,
+        zone: str | None = None,
+        since: datetime | None = None,
+        limit: int = 1000,
     ) -> list[CommandRecord]:
+        """Commands, newest first, filtered by lamp, change, zone and creation time."""
         with self._session() as s:
             query = select(CommandRow).order_by(col(CommandRow.id).desc()).limit(limit)
             if lamp_id is not None:
                 query = query.where(CommandRow.lamp_id == lamp_id)
             if change_id is not None:
                 query = query.where(CommandRow.change_id == change_id)
+            if zone is not None:
+                query = query.join(LampRow, col(LampRow.lamp_id) == col(CommandRow.lamp_id))
+                query = query.where(LampRow.zone == zone)
+            if since is not None:
+                query = query.where(col(CommandRow.created_at) >= since)
             return [_command(row) for row in s.exec(query)]
+
+    def zone_levels(self) -> dict[str, int]:
+        """The level of the latest change of each zone."""
+        with self._session() as s:
+            latest = (
+                select(ChangeRow.zone, func.max(ChangeRow.id).label("last"))
+                .group_by(ChangeRow.zone)
+                .subquery()
+            )
+            rows = s.exec(
+                select(ChangeRow.zone, ChangeRow.level).join(
+                    latest, col(ChangeRow.id) == latest.c.last
+                )
+            )
+            return dict(rows.all())
 
     def changes(self, limit: int = 100) -> list[ChangeRecord]:
         with self._session() as s:

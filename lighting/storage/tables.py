@@ -60,14 +60,26 @@ class LampRow(SQLModel, table=True):
     voltage_v: float | None = None
     last_command_id: int | None = None
     in_contact: bool = True
+    boot: int = 0
+    """Registrations so far: a lamp's sequence numbers start again at each power-up."""
+    queue_mode: bool = False
+    # Delivery, after TALQ's target / feedback / actual light state: the level the lamp should
+    # have now, the command that carries it, and whether the lamp acknowledged that command.
+    # The reported level above is the actual state.
+    desired_level: int | None = None
+    desired_change_id: int | None = None
+    desired_command_id: int | None = None
+    delivered: bool = False
+    unreachable: bool = False
 
 
 class ReportRow(SQLModel, table=True):
     __tablename__ = "report"
-    __table_args__ = (UniqueConstraint("lamp_id", "seq", name="uq_report_lamp_seq"),)
+    __table_args__ = (UniqueConstraint("lamp_id", "boot", "seq", name="uq_report_lamp_boot_seq"),)
 
     id: int | None = Field(default=None, primary_key=True)
     lamp_id: str = Field(index=True, max_length=64)
+    boot: int = 0
     seq: int
     received_at: datetime = _ts(index=True)
     level: int
@@ -104,8 +116,9 @@ class CommandRow(SQLModel, table=True):
     change_id: int | None = Field(default=None, index=True, foreign_key="change.id")
     lamp_id: str = Field(index=True, max_length=64)
     level: int
-    created_at: datetime = _ts()
-    outcome: str = Field(default="pending", max_length=16)
+    reason: str = Field(default="", max_length=200)
+    created_at: datetime = _ts(index=True)
+    outcome: str = Field(default="pending", index=True, max_length=16)
     completed_at: datetime | None = _ts(nullable=True)
     latency_ms: float | None = None
     attempts: int = 0

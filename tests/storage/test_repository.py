@@ -68,16 +68,29 @@ def test_timestamps_come_back_in_utc_whatever_zone_went_in(repo: Repository) -> 
 
 def test_reports_are_stored_once_and_never_move_state_backwards(repo: Repository) -> None:
     _register(repo)
-    assert repo.store_reports([(_report(5, 80), T0), (_report(5, 80), T0)]) == [True, False]
-    assert repo.store_reports([(_report(5, 80), T0)]) == [False]
-    assert repo.store_reports([(_report(4, 20), T0)]) == [True]  # late, stored as history
+    assert repo.store_reports([(_report(5, 80), T0), (_report(5, 80), T0)]) == [
+        "newest",
+        "duplicate",
+    ]
+    assert repo.store_reports([(_report(5, 80), T0)]) == ["duplicate"]
+    assert repo.store_reports([(_report(4, 20), T0)]) == ["late"]  # stored as history
     lamp = repo.lamp("L1")
     assert lamp is not None
     assert lamp.level == 80  # the late report did not move the state back
 
 
 def test_reports_of_unknown_lamps_are_not_stored(repo: Repository) -> None:
-    assert repo.store_reports([(_report(1, 50, lamp_id="ghost"), T0)]) == [False]
+    assert repo.store_reports([(_report(1, 50, lamp_id="ghost"), T0)]) == ["duplicate"]
+
+
+def test_a_rebooted_lamp_counts_from_one_again_and_is_heard(repo: Repository) -> None:
+    _register(repo)
+    assert repo.store_reports([(_report(2, 80), T0), (_report(3, 80), T0)]) == ["newest"] * 2
+    _register(repo)  # power cycle: registration, then sequence numbers from the start
+    assert repo.store_reports([(_report(2, 30), T0 + timedelta(minutes=5))]) == ["newest"]
+    lamp = repo.lamp("L1")
+    assert lamp is not None
+    assert lamp.level == 30
 
 
 def test_change_records_commands_and_counts_outcomes(repo: Repository) -> None:
