@@ -3,11 +3,13 @@
 from simulator.errors import BindError, FleetError, SimulatorError
 from simulator.fleet import build_fleet, loopback_addresses
 from simulator.lamp import Lamp, LampSpec
+from simulator.network import Cell
 from simulator.node import LampNode
 from simulator.runner import Simulator, ensure_fd_limit
 
 __all__ = [
     "BindError",
+    "Cell",
     "FleetError",
     "Lamp",
     "LampNode",

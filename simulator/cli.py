@@ -12,12 +12,19 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from simulator.errors import SimulatorError
+from lighting.model import FaultKind
+from simulator.errors import FleetError, SimulatorError
 from simulator.fleet import DEFAULT_ZONES, build_fleet
 from simulator.runner import Simulator
 
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
+
+
+def _known(fleet: Simulator, lamp_id: str) -> str:
+    if lamp_id not in fleet.nodes:
+        raise FleetError(f"no lamp {lamp_id!r} in this fleet (ids run L00001 to L{len(fleet):05d})")
+    return lamp_id
 
 
 def sim(
@@ -32,6 +39,14 @@ def sim(
     ),
     seed: Annotated[int, typer.Option(help="Same seed, same fleet.")] = 7,
     report_period: Annotated[int, typer.Option(min=1, help="Seconds between reports.")] = 60,
+    lamp_failure: Annotated[
+        list[str] | None, typer.Option(help="Lamp whose LED fails after start (repeatable).")
+    ] = None,
+    silent: Annotated[
+        list[str] | None, typer.Option(help="Lamp that stops answering after start (repeatable).")
+    ] = None,
+    latency: Annotated[float, typer.Option(min=0, help="One-way latency of every cell, s.")] = 0.0,
+    loss: Annotated[float, typer.Option(min=0, max=1, help="Datagram loss of every cell.")] = 0.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Run a simulated fleet of lamps, each a CoAP endpoint on its own loopback address."""
@@ -61,8 +76,16 @@ def sim(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        async with Simulator(specs, (host, int(ctl_port)), seed=seed):
+        async with Simulator(specs, (host, int(ctl_port)), seed=seed) as fleet:
+            for cell in fleet.cells.values():
+                cell.latency_s, cell.loss = latency, loss
             out.print(f"{len(specs)} lamps from {base_address} port {port}; Ctrl-C to stop")
+            for lamp_id in lamp_failure or []:
+                fleet.inject(_known(fleet, lamp_id), FaultKind.LAMP_FAILURE)
+                out.print(f"lamp {lamp_id}: lamp failure")
+            for lamp_id in silent or []:
+                await fleet.silence(_known(fleet, lamp_id))
+                out.print(f"lamp {lamp_id}: silent")
             await stop.wait()
 
     try:

@@ -26,6 +26,9 @@ class LampSpec:
     cell: str = ""
     report_period_s: int = 60
     firmware: str = "citylight-sim/1"
+    sleepy: bool = False
+    """Queue mode: the lamp listens only for ``wake_window_s`` after each uplink."""
+    wake_window_s: float = 10.0
 
 
 @dataclass(slots=True)
@@ -85,6 +88,7 @@ class Lamp:
             cell=spec.cell,
             firmware=spec.firmware,
             report_period_s=spec.report_period_s,
+            queue_mode=spec.sleepy,
         )
 
     def report(self, now: float) -> StateReport:

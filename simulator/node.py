@@ -38,6 +38,7 @@ from lighting.protocol import (
 )
 from simulator.errors import BindError
 from simulator.lamp import Lamp, LampSpec
+from simulator.network import Cell, attach
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,11 @@ class LampNode:
         *,
         clock: Callable[[], float],
         rng: random.Random,
+        cell: Cell | None = None,
     ) -> None:
         self.lamp = Lamp(spec)
+        self.cell = cell if cell is not None else Cell(spec.cell)
+        self.awake_until = 0.0
         self.controller = controller
         self.clock = clock
         self._rng = rng
@@ -164,7 +168,12 @@ class LampNode:
             )
         except OSError as err:
             raise BindError(self.spec.address, self.spec.port, err.strerror or str(err)) from err
+        attach(self._context, self.cell, self.spec.lamp_id, self._listening)
         self._wake.set()
+
+    def _listening(self) -> bool:
+        """A sleepy lamp's radio listens only for a window after each of its uplinks."""
+        return not self.spec.sleepy or self.clock() <= self.awake_until
 
     async def close(self) -> None:
         """Power off: close the endpoint and stop reporting."""
@@ -208,6 +217,7 @@ class LampNode:
             payload=payload,
             content_format=CONTENT_FORMAT_CBOR,
         )
+        self.awake_until = self.clock() + self.spec.wake_window_s
         try:
             async with asyncio.timeout(UPLINK_TIMEOUT_S):
                 return await context.request(message).response

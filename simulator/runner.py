@@ -11,13 +11,14 @@ import asyncio
 import logging
 import random
 import resource
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
 from lighting.model import FaultKind
 from simulator.errors import SimulatorError
 from simulator.lamp import LampSpec
+from simulator.network import Cell
 from simulator.node import LampNode
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,26 @@ class Simulator:
     """A running fleet of simulated lamps, reporting to the controller at ``controller``."""
 
     def __init__(
-        self, specs: Sequence[LampSpec], controller: tuple[str, int], *, seed: int = 7
+        self,
+        specs: Sequence[LampSpec],
+        controller: tuple[str, int],
+        *,
+        seed: int = 7,
+        cells: Mapping[str, Cell] | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         rng = random.Random(seed)
+        self.cells: dict[str, Cell] = dict(cells or {})
+        for spec in specs:
+            if spec.cell not in self.cells:
+                self.cells[spec.cell] = Cell(spec.cell, rng=random.Random(rng.getrandbits(64)))
         self.nodes: dict[str, LampNode] = {
             spec.lamp_id: LampNode(
-                spec, controller, clock=loop.time, rng=random.Random(rng.getrandbits(64))
+                spec,
+                controller,
+                clock=loop.time,
+                rng=random.Random(rng.getrandbits(64)),
+                cell=self.cells[spec.cell],
             )
             for spec in specs
         }
