@@ -1,0 +1,66 @@
+"""``python -m bench``: measure, print a table, write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import fanout, udp_limit
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--lamps",
+        type=int,
+        nargs="+",
+        default=[1000],
+        help="fleet sizes for the fan-out (default 1000)",
+    )
+    parser.add_argument("--per-cell", type=int, default=40, help="in flight per cell")
+    parser.add_argument("--concurrency", type=int, default=1024, help="in flight city-wide")
+    parser.add_argument("--json", type=Path, default=Path("bench/results/latest.json"))
+    args = parser.parse_args()
+
+    limit = udp_limit.measure()
+    rows = [fanout.measure(n, args.per_cell, args.concurrency) for n in args.lamps]
+    raw = limit["round_trips_per_s"]
+    print(f"UDP limit (loopback, 2 processes, window 64): {raw:,} round trips/s")
+    header = (
+        "lamps",
+        "fanout_s",
+        "commands_per_s",
+        "vs_raw",
+        "p50_ms",
+        "p99_ms",
+        "cpu_s",
+        "peak_rss_mib",
+        "registered_s",
+    )
+    print(" | ".join(header))
+    for row in rows:
+        row["vs_raw"] = round(row["commands_per_s"] / raw, 4) if raw else 0
+        print(" | ".join(str(row[key]) for key in header))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(
+            {
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "python": sys.version.split()[0],
+                "machine": platform.machine(),
+                "command": " ".join(["python -m bench", *sys.argv[1:]]),
+                "udp_limit": limit,
+                "fanout": rows,
+            },
+            indent=2,
+        )
+    )
+    print(f"written: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
