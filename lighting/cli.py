@@ -2,7 +2,8 @@
 
 Every command is a view: it reads the configuration and the database (or starts the daemon,
 the simulator or the demo) and prints. Exit codes: 0 success (for ``faults``: faults found),
-1 nothing found, 2 usage or configuration error, 3 the system refused a resource.
+1 nothing found (for ``validate``: the calendars have errors), 2 usage or configuration
+error, 3 the system refused a resource.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import logging
 import os
 import signal
 import sys
-from datetime import date
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from lighting.config import Settings, load_settings
 from lighting.controller import Controller, night_of, utc_now
@@ -26,21 +29,32 @@ from lighting.demo import run_demo
 from lighting.errors import LightingError
 from lighting.storage import Repository
 from lighting.views import (
+    change_summary_dict,
+    changes_table,
+    command_dict,
+    commands_table,
+    explain_table,
     fault_dict,
     faults_table,
     lamp_dict,
     lamps_table,
     plan_dict,
+    plans_csv,
     plans_table,
+    report_dict,
+    report_table,
     to_json,
+    year_table,
 )
-from schedules import plan_night
+from schedules import NightPlan, ScheduleError, plan_night
 from simulator import SimulatorError
 from simulator.cli import sim as sim_command
 
 log = logging.getLogger(__name__)
+_R = TypeVar("_R")
 
 EXIT_NONE = 1
+EXIT_INVALID = 1  # lighting validate: the calendars have errors
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
 
@@ -75,10 +89,12 @@ def _logging(level: str) -> None:
 
 def _settings(config: Path | None, db: str | None = None) -> Settings:
     try:
-        return load_settings(config, **({"database_url": db} if db else {}))
+        settings = load_settings(config)
     except LightingError as error:
         err.print(f"[red]configuration error:[/] {error}")
         raise typer.Exit(EXIT_USAGE) from error
+    # An option on the command line beats the file and the environment.
+    return settings.model_copy(update={"database_url": db}) if db else settings
 
 
 def _format(value: str) -> Format:
@@ -90,10 +106,22 @@ def _format(value: str) -> Format:
 
 def _repository(settings: Settings) -> Repository:
     try:
-        return Repository.open(settings.database_url)
+        return Repository.open_existing(settings.database_url)
     except LightingError as error:
         err.print(f"[red]database error:[/] {error}")
         raise typer.Exit(EXIT_REFUSED) from error
+
+
+def _show(
+    found: Sequence[_R], shown: Format, as_dict: Callable[[_R], Mapping[str, Any]], table: Table
+) -> None:
+    """Print records as JSON or as a table; exit 1 when there are none (documented)."""
+    if shown == "json":
+        typer.echo(to_json(as_dict(record) for record in found))
+    else:
+        out.print(table)
+    if not found:
+        raise typer.Exit(EXIT_NONE)
 
 
 def _no_reuse_port() -> None:
@@ -165,12 +193,7 @@ def faults(
         found = repo.faults(status=None if status == "all" else status, zone=zone, lamp_id=lamp)
     finally:
         repo.close()
-    if shown == "json":
-        typer.echo(to_json(fault_dict(f) for f in found))
-    else:
-        out.print(faults_table(found, settings.site_value.tzinfo))
-    if not found:
-        raise typer.Exit(EXIT_NONE)
+    _show(found, shown, fault_dict, faults_table(found, settings.site_value.tzinfo))
 
 
 @app.command()
@@ -188,12 +211,7 @@ def lamps(
         found = repo.lamps(zone)
     finally:
         repo.close()
-    if shown == "json":
-        typer.echo(to_json(lamp_dict(lamp) for lamp in found))
-    else:
-        out.print(lamps_table(found, settings.site_value.tzinfo))
-    if not found:
-        raise typer.Exit(EXIT_NONE)
+    _show(found, shown, lamp_dict, lamps_table(found, settings.site_value.tzinfo))
 
 
 @app.command()
@@ -203,10 +221,21 @@ def plan(
         str | None, typer.Option("--date", help="Night of this date (YYYY-MM-DD); default tonight.")
     ] = None,
     zone: Annotated[str | None, typer.Option(help="Only this zone.")] = None,
-    fmt: FormatOption = "table",
+    lamp: Annotated[
+        str | None, typer.Option(help="Plan one lamp of --zone (with its own overrides).")
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Why each change happens; what each step became.")
+    ] = False,
+    year: Annotated[
+        bool, typer.Option("--year", help="Every night of the year of --date (default: this year).")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv")] = "table",
 ) -> None:
-    """Print a night's changes per zone, with the sun times they come from."""
-    shown = _format(fmt)
+    """Print a night's changes per zone, with the sun times, rules and overrides behind them."""
+    if fmt not in ("table", "json", "csv"):
+        err.print(f"[red]unknown format {fmt!r}[/]: use table, json or csv")
+        raise typer.Exit(EXIT_USAGE)
     settings = _settings(config)
     try:
         day = date.fromisoformat(night) if night else night_of(utc_now(), settings)
@@ -218,11 +247,135 @@ def plan(
     if unknown:
         err.print(f"[red]unknown zone {unknown[0]!r}[/]; zones: {', '.join(settings.zones)}")
         raise typer.Exit(EXIT_USAGE)
-    plans = {z: plan_night(settings.site_value, settings.zone_program(z), day) for z in zones}
-    if shown == "json":
-        typer.echo(to_json(plan_dict(z, p) for z, p in plans.items()))
+    if lamp and not zone:
+        err.print("[red]--lamp needs --zone[/]: the zone of the lamp, whose calendar it runs")
+        raise typer.Exit(EXIT_USAGE)
+    first = date(day.year, 1, 1) if year else day
+    nights = [first + timedelta(days=n) for n in range((date(first.year + 1, 1, 1) - first).days)]
+    plans = _plans(settings, zones, nights if year else [day], lamp)
+    if fmt == "csv":
+        typer.echo(plans_csv((z, p) for z, found in plans.items() for p in found), nl=False)
+    elif fmt == "json":
+        typer.echo(
+            to_json(plan_dict(z, p, explain=explain) for z, found in plans.items() for p in found)
+        )
+    elif year:
+        for z, found in plans.items():
+            out.print(year_table(z, found))
+    elif explain:
+        for z, found in plans.items():
+            out.print(explain_table(z, found[0]))
     else:
-        out.print(plans_table(plans))
+        out.print(plans_table({z: found[0] for z, found in plans.items()}))
+
+
+def _plans(
+    settings: Settings, zones: list[str], nights: list[date], lamp: str | None
+) -> dict[str, list[NightPlan]]:
+    site, overrides = settings.site_value, settings.override_values
+    try:
+        return {
+            z: [
+                plan_night(site, settings.zone_calendar(z), overrides, n, zone=z, lamp=lamp)
+                for n in nights
+            ]
+            for z in zones
+        }
+    except ScheduleError as error:
+        err.print(f"[red]cannot plan:[/] {error}")
+        raise typer.Exit(EXIT_USAGE) from error
+
+
+@app.command(name="validate")
+def validate_config(
+    config: Annotated[Path, typer.Argument(help="The TOML configuration to check.")],
+    year: Annotated[
+        int | None,
+        typer.Option(min=1900, max=2200, help="Check this year (default: 365 nights from now)."),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Also check calendars that no zone runs.")
+    ] = False,
+    fmt: FormatOption = "table",
+) -> None:
+    """Plan every night of a year with each calendar and report what is wrong, with dates.
+
+    Exit 0: no error (warnings are printed); 1: a calendar has errors, the daemon would
+    refuse it; 2: the file cannot be loaded."""
+    shown = _format(fmt)
+    settings = _settings(config)
+    first = date(year, 1, 1) if year else night_of(utc_now(), settings)
+    nights = (date(year + 1, 1, 1) - first).days if year else 365
+    reports = settings.calendar_reports(first, nights, used_only=not every)
+    if shown == "json":
+        typer.echo(to_json(report_dict(key, report) for key, report in reports.items()))
+    else:
+        for key, report in reports.items():
+            out.print(report_table(key, report))
+    errors = sum(len(report.errors) for report in reports.values())
+    warnings = sum(len(report.warnings) for report in reports.values())
+    summary = f"{config}: {errors} errors, {warnings} warnings in {len(reports)} calendars"
+    if errors:
+        err.print(f"[red]{summary}: the daemon would refuse this configuration")
+        raise typer.Exit(EXIT_INVALID)
+    err.print(f"[green]{summary}")
+
+
+@app.command()
+def commands(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    lamp: Annotated[str | None, typer.Option(help="Only this lamp.")] = None,
+    zone: Annotated[str | None, typer.Option(help="Only lamps of this zone.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only commands created since (ISO time, e.g. 2026-11-24T18:00+08:00)."),
+    ] = None,
+    change: Annotated[int | None, typer.Option(help="Only this change.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 200,
+    fmt: FormatOption = "table",
+) -> None:
+    """The command log: every command, its attempts, outcome and latency. Exit 1 if none."""
+    shown = _format(fmt)
+    settings = _settings(config, db)
+    tz = settings.site_value.tzinfo
+    try:
+        start = None if since is None else datetime.fromisoformat(since)
+    except ValueError as error:
+        err.print(f"[red]--since {since!r} is not an ISO time")
+        raise typer.Exit(EXIT_USAGE) from error
+    if start is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=tz)  # a local time of the site
+    repo = _repository(settings)
+    try:
+        found = repo.commands(lamp_id=lamp, zone=zone, since=start, change_id=change, limit=limit)
+    finally:
+        repo.close()
+    _show(found, shown, command_dict, commands_table(found, tz))
+
+
+@app.command()
+def changes(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="The last this many changes.")] = 20,
+    fmt: FormatOption = "table",
+) -> None:
+    """Changes (plan steps, overrides) and how far each got: acknowledged, pending, failed."""
+    shown = _format(fmt)
+    settings = _settings(config, db)
+    repo = _repository(settings)
+    try:
+        summaries = [
+            summary
+            for change in repo.changes(limit)
+            if (summary := repo.change_summary(change.change_id)) is not None
+        ]
+    finally:
+        repo.close()
+    _show(
+        summaries, shown, change_summary_dict, changes_table(summaries, settings.site_value.tzinfo)
+    )
 
 
 app.command(name="sim")(sim_command)

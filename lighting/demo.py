@@ -20,15 +20,20 @@ from rich.console import Console
 
 from lighting.config import load_settings
 from lighting.controller import Controller, night_of, utc_now
+from lighting.errors import LightingError
 from lighting.model import FaultKind
 from lighting.views import change_line, faults_table, lamps_table, plans_table
 from simulator import Simulator, build_fleet
 
 log = logging.getLogger(__name__)
 
+
+class DemoError(LightingError):
+    """The demo cannot run as asked."""
+
+
 DEMO_REPORT_PERIOD_S = 2
 DEMO_MISSED_REPORTS = 2
-DEMO_DELIVERY_TIMEOUT_S = 3.0
 
 
 def free_udp_port(host: str = "127.0.0.1") -> int:
@@ -39,9 +44,16 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+_MARKER = ".citylight-demo"
+
+
 def _fresh_dir(path: Path) -> None:
+    """Empty the demo's own directory; refuse any other directory that holds files."""
+    if path.exists() and any(path.iterdir()) and not (path / _MARKER).exists():
+        raise DemoError(f"{path} is not empty and not a demo directory: choose another --data-dir")
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
+    (path / _MARKER).write_text("made by `lighting demo`; removed by the next demo\n")
 
 
 async def run_demo(
@@ -61,9 +73,9 @@ async def run_demo(
     settings = load_settings(
         None,
         database_url=f"sqlite:///{db}",
-        coap={"host": "127.0.0.1", "port": port},
         contact={"missed_reports": DEMO_MISSED_REPORTS, "check_interval_s": 0.5},
-        delivery={"concurrency": 64, "timeout_s": DEMO_DELIVERY_TIMEOUT_S},
+        coap={"host": "127.0.0.1", "port": port, "ack_timeout_s": 0.3, "max_retransmit": 2},
+        delivery={"concurrency": 64, "max_attempts": 2, "backoff_s": 0.5, "jitter_s": 0.1},
     )
     tz = settings.site_value.tzinfo
     start = now or utc_now()

@@ -42,12 +42,9 @@ def coap_port() -> int:
 
 
 def make_settings(db_url: str, port: int, **overrides: Any) -> Settings:
-    return load_settings(
-        None,
-        database_url=db_url,
-        coap={"host": "127.0.0.1", "port": port},
-        **overrides,
-    )
+    """Settings for a test: quick CoAP retransmissions (an attempt ends within ~3 s)."""
+    coap = {"host": "127.0.0.1", "port": port, "ack_timeout_s": 0.3, "max_retransmit": 2}
+    return load_settings(None, database_url=db_url, coap=coap, **overrides)
 
 
 @pytest.fixture
@@ -57,7 +54,7 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(db_url: str, coap_port: int) -> Settings:
-    return make_settings(db_url, coap_port, delivery={"concurrency": 32, "timeout_s": 5})
+    return make_settings(db_url, coap_port, delivery={"concurrency": 32, "jitter_s": 0.05})
 
 
 @pytest.fixture

@@ -1,14 +1,14 @@
 """The controller daemon: plans, fan-out, ingest, faults and contact, on one event loop."""
 
 from lighting.controller.daemon import Controller, night_of, utc_now
-from lighting.controller.fanout import FanOut
+from lighting.controller.delivery import DeliveryEngine
 from lighting.controller.faults import FaultBook
 from lighting.controller.ingest import Ingest, ReportWriter
 from lighting.controller.registry import LampEntry, Registry
 
 __all__ = [
     "Controller",
-    "FanOut",
+    "DeliveryEngine",
     "FaultBook",
     "Ingest",
     "LampEntry",

@@ -27,16 +27,16 @@ from types import TracebackType
 from typing import Self
 
 from lighting.config import Settings
-from lighting.controller.fanout import FanOut
+from lighting.controller.delivery import DeliveryEngine
 from lighting.controller.faults import CONTROLLER, FaultBook
 from lighting.controller.ingest import Ingest, ReportWriter
-from lighting.controller.registry import LampEntry, Registry
+from lighting.controller.registry import Registry
 from lighting.controller.scheduling import NightScheduler
 from lighting.metrics import Counters
 from lighting.model import FaultKind
 from lighting.storage import ChangeRecord, Repository, Store
 from lighting.transports import CoapTransport
-from schedules import NightPlan, level_at, plan_night
+from schedules import NightPlan, change_in_force, level_at, plan_night
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +64,11 @@ class Controller:
         self.monotonic = monotonic
         self.counters = Counters()
         self.registry = Registry()
-        self.desired: dict[str, int] = {}
         self._stack = AsyncExitStack()
         self._tasks: asyncio.TaskGroup | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._store: Store | None = None
-        self._fanout: FanOut | None = None
+        self.delivery: DeliveryEngine | None = None
         self.faults: FaultBook | None = None
         self.transport: CoapTransport | None = None
         self._scheduler: NightScheduler | None = None
@@ -78,6 +77,9 @@ class Controller:
 
     async def __aenter__(self) -> Self:
         settings = self.settings
+        # A calendar with validation errors is refused (ConfigError) before anything opens.
+        for warning in settings.require_valid_calendars(night_of(self.clock(), settings)):
+            log.warning("schedule %s", warning)
         try:
             repository = await asyncio.to_thread(Repository.open, settings.database_url)
             store = self._store = await self._stack.enter_async_context(Store(repository))
@@ -91,7 +93,25 @@ class Controller:
                 max_delay_s=settings.ingest.max_delay_s,
                 buffer=settings.ingest.buffer,
             )
-            ingest = Ingest(
+            transport = CoapTransport(
+                (settings.coap.host, settings.coap.port),
+                self.counters,
+                ack_timeout_s=settings.coap.ack_timeout_s,
+                max_retransmit=settings.coap.max_retransmit,
+                receive_buffer_bytes=settings.coap.receive_buffer_bytes,
+            )
+            self.delivery = DeliveryEngine(
+                transport,
+                store,
+                self.registry,
+                self.faults,
+                self.counters,
+                config=settings.delivery,
+                clock=self.clock,
+                monotonic=self.monotonic,
+            )
+            self.delivery.load(lamps, await store.call(repository.zone_levels))
+            transport.handler = Ingest(
                 self.registry,
                 store,
                 self.faults,
@@ -99,27 +119,13 @@ class Controller:
                 self.counters,
                 clock=self.clock,
                 monotonic=self.monotonic,
-                on_back=self._lamp_back,
+                delivery=self.delivery,
             )
-            self.transport = await self._stack.enter_async_context(
-                CoapTransport(
-                    (settings.coap.host, settings.coap.port),
-                    ingest,
-                    self.counters,
-                    timeout_s=settings.delivery.timeout_s,
-                )
-            )
-            self._fanout = FanOut(
-                self.transport,
-                store,
-                self.counters,
-                concurrency=settings.delivery.concurrency,
-                clock=self.clock,
-                monotonic=self.monotonic,
-            )
+            self.transport = await self._stack.enter_async_context(transport)
             self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
             self._loops = [
                 self._tasks.create_task(writer.run(), name="report writer"),
+                self._tasks.create_task(self.delivery.run(), name="delivery"),
                 self._tasks.create_task(self._watchdog(), name="contact watchdog"),
             ]
         except BaseException:
@@ -145,6 +151,11 @@ class Controller:
         for task in self._loops:
             task.cancel()
         self._loops = []
+        if self.delivery is not None:
+            try:
+                await self.delivery.flush()
+            except Exception:
+                log.exception("could not write the last command outcomes")
         await self._stack.aclose()
 
     @property
@@ -165,21 +176,47 @@ class Controller:
     # -- plans ----------------------------------------------------------------------------
 
     def plans(self, night: date) -> dict[str, NightPlan]:
-        site = self.settings.site_value
+        """Each zone's plan for the night of ``night``: its calendar and the overrides."""
+        settings = self.settings
+        site, overrides = settings.site_value, settings.override_values
         return {
-            zone: plan_night(site, self.settings.zone_program(zone), night)
-            for zone in self.settings.zones
+            zone: plan_night(site, settings.zone_calendar(zone), overrides, night, zone=zone)
+            for zone in settings.zones
         }
 
     async def apply_level(
         self, zone: str, level: int, reason: str, planned_at: datetime
     ) -> ChangeRecord:
-        """Send ``level`` to every lamp of ``zone`` now; the change as recorded."""
-        if self._fanout is None:
+        """Give every lamp of ``zone`` the level ``level``; the change as recorded once every
+        command is acknowledged or parked (lamp unreachable or asleep)."""
+        change_id = await self.submit_level(zone, level, reason, planned_at)
+        return await self.settle(change_id)
+
+    async def submit_level(self, zone: str, level: int, reason: str, planned_at: datetime) -> int:
+        """Record and queue a change of ``zone`` to ``level``; its id, without waiting."""
+        if self.delivery is None:
             raise RuntimeError("the controller is not running")
-        self.desired[zone] = level
         lamps = self.registry.in_zone(zone)
-        return await self._fanout.send(zone, level, lamps, reason=reason, planned_at=planned_at)
+        return await self.delivery.submit(zone, level, lamps, reason=reason, planned_at=planned_at)
+
+    async def settle(self, change_id: int) -> ChangeRecord:
+        """Wait for a change to settle, then record and return its counts."""
+        if self.delivery is None:
+            raise RuntimeError("the controller is not running")
+        await self.delivery.wait_settled(change_id)
+        await self.delivery.flush()
+        change = await self.store.call(self.repository.finish_change, change_id, self.clock())
+        log.info(
+            "change %d: zone %s to %d%% (%s): %d of %d acknowledged, %d failed",
+            change.change_id,
+            change.zone,
+            change.level,
+            change.reason,
+            change.acknowledged,
+            change.total,
+            change.failed,
+        )
+        return change
 
     async def apply_plan(self, now: datetime) -> list[ChangeRecord]:
         """Send every zone the level its plan puts in force at ``now``."""
@@ -187,27 +224,11 @@ class Controller:
         changes = []
         for zone, plan in self.plans(night).items():
             level = level_at(plan, now)
-            changes.append(await self.apply_level(zone, level, f"program {plan.program.name}", now))
+            change = change_in_force(plan, now)
+            override = change.override if change is not None else None
+            reason = f"override {override.name}" if override else f"program {plan.program.name}"
+            changes.append(await self.apply_level(zone, level, reason, now))
         return changes
-
-    async def _lamp_back(self, entry: LampEntry, registered: bool) -> None:
-        """A lamp registered or came back: give it its zone's level at once."""
-        level = self.desired.get(entry.zone)
-        if level is None or self._fanout is None:
-            return
-        reason = "lamp registered" if registered else "lamp back in contact"
-        if self._tasks is not None:
-            self._tasks.create_task(self._send_one(entry, level, reason))
-
-    async def _send_one(self, entry: LampEntry, level: int, reason: str) -> None:
-        if self._fanout is None:
-            return
-        try:
-            await self._fanout.send(
-                entry.zone, level, [entry], reason=reason, planned_at=self.clock()
-            )
-        except Exception:
-            log.exception("could not send lamp %s its level", entry.lamp_id)
 
     # -- contact --------------------------------------------------------------------------
 
@@ -223,6 +244,8 @@ class Controller:
         ids = [entry.lamp_id for entry in overdue]
         await self.store.call(self.repository.set_contact, ids, False)
         for entry in overdue:
+            if entry.in_contact:
+                continue  # it reported while the database was being written
             silent = self.settings.contact.missed_reports * entry.report_period_s
             await self.faults.open(
                 entry.lamp_id, FaultKind.COMMS_LOST, CONTROLLER, f"no report for {silent} s"
@@ -241,17 +264,27 @@ class Controller:
     # -- the night ------------------------------------------------------------------------
 
     async def serve(self, stop: asyncio.Event) -> None:
-        """Run unattended: apply the level in force, schedule the night, re-plan at noon."""
+        """Run unattended: schedule the night, apply the level in force, re-plan at noon.
+
+        The night is scheduled first, so that a change falling due while the level in force
+        is still being sent is not skipped.
+        """
         tz = self.settings.site_value.tzinfo
         scheduler = self._scheduler = NightScheduler(tz, self.apply_level, self._replan)
         scheduler.start()
         try:
-            await self.apply_plan(self.clock())
+            now = self.clock()
             await self._replan()
+            await self.apply_plan(now)
             await stop.wait()
         finally:
             scheduler.shutdown()
             self._scheduler = None
+
+    @property
+    def scheduled(self) -> NightScheduler | None:
+        """The night's scheduler while ``serve`` runs."""
+        return self._scheduler
 
     async def _replan(self) -> None:
         """Plan the night now in progress (or starting) and schedule its changes."""

@@ -78,12 +78,13 @@ class FaultBook:
 
     async def lamp_says(self, entry: LampEntry, kind: FaultKind, active: bool) -> None:
         """A lamp raised or cleared a fault (event, or its presence in a report)."""
+        # The record first, memory after: a failed write is tried again at the next report.
         if active and kind not in entry.lamp_faults:
-            entry.lamp_faults.add(kind)
             await self.open(entry.lamp_id, kind, LAMP)
+            entry.lamp_faults.add(kind)
         elif not active and kind in entry.lamp_faults:
-            entry.lamp_faults.discard(kind)
             await self.resolve(entry.lamp_id, kind, by=LAMP)
+            entry.lamp_faults.discard(kind)
 
     async def reconcile(self, entry: LampEntry, reported: frozenset[FaultKind]) -> None:
         """Bring the lamp's open faults in line with the list in its latest report."""

@@ -11,20 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 
+from lighting.controller.delivery import DeliveryEngine
 from lighting.controller.faults import FaultBook
 from lighting.controller.registry import LampEntry, Registry
 from lighting.errors import StorageError
 from lighting.metrics import Counters
 from lighting.model import FaultEvent, FaultKind, Registration, StateReport
 from lighting.storage import Store
+from lighting.storage.repository import NEWEST
 from lighting.transports import Target
 
 log = logging.getLogger(__name__)
 
-_Pending = tuple[StateReport, datetime, "asyncio.Future[bool]"]
+_Pending = tuple[StateReport, datetime, "asyncio.Future[str]"]
 
 
 class ReportWriter:
@@ -37,9 +39,9 @@ class ReportWriter:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=buffer)
         self.batches = 0
 
-    async def submit(self, report: StateReport, received_at: datetime) -> bool:
-        """Store ``report``; True if it was new, False for a duplicate."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    async def submit(self, report: StateReport, received_at: datetime) -> str:
+        """Store ``report``; whether it was the lamp's newest, late, or a duplicate."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         try:
             self._queue.put_nowait((report, received_at, future))
         except asyncio.QueueFull as err:
@@ -67,9 +69,9 @@ class ReportWriter:
                     future.set_exception(err)
             return
         self.batches += 1
-        for (_, _, future), new in zip(batch, stored, strict=True):
+        for (_, _, future), what in zip(batch, stored, strict=True):
             if not future.done():
-                future.set_result(new)
+                future.set_result(what)
 
 
 class Ingest:
@@ -85,7 +87,7 @@ class Ingest:
         *,
         clock: Callable[[], datetime],
         monotonic: Callable[[], float],
-        on_back: Callable[[LampEntry, bool], Awaitable[None]],
+        delivery: DeliveryEngine,
     ) -> None:
         self._registry = registry
         self._store = store
@@ -94,7 +96,7 @@ class Ingest:
         self._counters = counters
         self._clock = clock
         self._monotonic = monotonic
-        self._on_back = on_back
+        self._delivery = delivery
 
     async def on_registration(self, registration: Registration, address: str, port: int) -> bool:
         new = await self._store.call(
@@ -106,6 +108,7 @@ class Ingest:
             cell=registration.cell,
             report_period_s=registration.report_period_s,
             last_heard=self._monotonic(),
+            queue_mode=registration.queue_mode,
         )
         was_out = (
             registration.lamp_id in self._registry
@@ -123,27 +126,30 @@ class Ingest:
         )
         if was_out:
             await self._faults.resolve(registration.lamp_id, FaultKind.COMMS_LOST, by="controller")
-        await self._on_back(entry, True)
+        await self._delivery.registered(entry)
         return new
 
     async def on_report(self, report: StateReport) -> None:
         entry = self._registry.get(report.lamp_id)
-        new = await self._writer.submit(report, self._clock())
-        self._counters.incr("reports.stored" if new else "reports.duplicate")
+        stored = await self._writer.submit(report, self._clock())
+        self._counters.incr(f"reports.{stored}")
         if self._registry.heard(report.lamp_id, self._monotonic()):
             await self._back_in_contact(entry)
-        if new:
+        await self._delivery.heard_from(entry)
+        if stored == NEWEST:
+            # Only the lamp's latest word counts: a late report must not close a live fault.
             await self._faults.reconcile(entry, report.faults)
+            await self._delivery.reported(entry, report)
 
     async def on_fault(self, event: FaultEvent) -> None:
         entry = self._registry.get(event.lamp_id)
         self._counters.incr("faults.events")
         if self._registry.heard(event.lamp_id, self._monotonic()):
             await self._back_in_contact(entry)
+        await self._delivery.heard_from(entry)
         await self._store.call(self._store.repository.touch, event.lamp_id, self._clock())
         await self._faults.lamp_says(entry, event.kind, event.active)
 
     async def _back_in_contact(self, entry: LampEntry) -> None:
         log.info("lamp %s is back in contact", entry.lamp_id)
         await self._faults.resolve(entry.lamp_id, FaultKind.COMMS_LOST, by="controller")
-        await self._on_back(entry, False)

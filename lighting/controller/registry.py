@@ -24,6 +24,7 @@ class LampEntry:
     report_period_s: int
     last_heard: float
     in_contact: bool = True
+    queue_mode: bool = False
     lamp_faults: set[FaultKind] = field(default_factory=set)
 
     @property
@@ -53,6 +54,7 @@ class Registry:
                 report_period_s=lamp.report_period_s,
                 last_heard=now,
                 in_contact=lamp.in_contact,
+                queue_mode=lamp.queue_mode,
             )
         for fault in faults:
             entry = self._lamps.get(fault.lamp_id)
@@ -70,6 +72,9 @@ class Registry:
             return self._lamps[lamp_id]
         except KeyError:
             raise UnknownLampError(lamp_id) from None
+
+    def find(self, lamp_id: str) -> LampEntry | None:
+        return self._lamps.get(lamp_id)
 
     def in_zone(self, zone: str) -> list[LampEntry]:
         return [entry for entry in self._lamps.values() if entry.zone == zone]

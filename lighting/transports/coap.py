@@ -14,14 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import aiocoap
 import aiocoap.error
 from aiocoap import resource
 from aiocoap.numbers.codes import Code
+from aiocoap.numbers.constants import TransportTuning
 
 from lighting.errors import DeliveryError, ProtocolError, StorageError, UnknownLampError
 from lighting.metrics import Counters
@@ -72,6 +74,21 @@ class _UnparsableCounter(logging.Filter):
         return False
 
 
+class CommandTuning(TransportTuning):
+    """RFC 7252 transmission parameters for commands (ACK_TIMEOUT, MAX_RETRANSMIT).
+
+    NB-IoT round trips take seconds: a city raises ACK_TIMEOUT above the RFC's 2 s. Every
+    attempt is one CoAP exchange that ends by itself after MAX_TRANSMIT_WAIT, so no
+    exchange outlives the attempt (aiocoap keeps one exchange per lamp at a time, so a
+    leftover one would hold back every later command to that lamp, and could apply an old
+    command late).
+    """
+
+    def __init__(self, ack_timeout_s: float, max_retransmit: int) -> None:
+        self.ACK_TIMEOUT = ack_timeout_s
+        self.MAX_RETRANSMIT = max_retransmit
+
+
 class _Gate:
     """Counts uplinks being handled, so that closing can refuse new ones and let these finish."""
 
@@ -118,12 +135,15 @@ class _Uplink(resource.Resource, Generic[_T]):
     def __init__(
         self,
         name: str,
+        *,
         decode: Callable[[bytes], _T],
         take: Callable[[_T, aiocoap.Message], Awaitable[Code]],
         counters: Counters,
         gate: _Gate,
+        tuning: TransportTuning,
     ) -> None:
         super().__init__()
+        self._tuning = tuning
         self._name = name
         self._decode = decode
         self._take = take
@@ -134,9 +154,14 @@ class _Uplink(resource.Resource, Generic[_T]):
         if not self._gate.enter():
             return _reply(Code.SERVICE_UNAVAILABLE, "the controller is shutting down")
         try:
-            return await self._render(request)
+            response = await self._render(request)
         finally:
             self._gate.leave()
+        # Storing can take longer than aiocoap's EMPTY_ACK_DELAY (0.1 s): the answer then goes
+        # as a separate confirmable response, which shares the one-exchange-per-lamp queue
+        # with our commands. Give it the command tuning so that it ends as quickly.
+        response.transport_tuning = self._tuning
+        return response
 
     async def _render(self, request: aiocoap.Message) -> aiocoap.Message:
         try:
@@ -173,22 +198,30 @@ class CoapTransport:
     def __init__(
         self,
         bind: tuple[str, int],
-        handler: UplinkHandler,
         counters: Counters,
         *,
-        timeout_s: float = 10.0,
+        handler: UplinkHandler | None = None,
+        ack_timeout_s: float = 2.0,
+        max_retransmit: int = 4,
+        receive_buffer_bytes: int = 4 * 1024 * 1024,
     ) -> None:
+        self.receive_buffer_bytes = receive_buffer_bytes
         self.bind = bind
         self.counters = counters
-        self.timeout_s = timeout_s
-        self._handler = handler
+        self.handler = handler
+        self.tuning = CommandTuning(ack_timeout_s, max_retransmit)
+        # The CoAP layer gives up by itself after MAX_TRANSMIT_WAIT; the deadline is a guard.
+        self.timeout_s = float(self.tuning.MAX_TRANSMIT_WAIT) + 1.0
+        self.receive_buffer_granted = 0
         self._context: aiocoap.Context | None = None
         self._filter = _UnparsableCounter(counters)
         self._gate = _Gate()
         self._log = logging.getLogger(f"{__name__}.aiocoap")
 
     def _site(self) -> resource.Site:
-        handler = self._handler
+        handler = self.handler
+        if handler is None:
+            raise RuntimeError("CoapTransport needs an uplink handler before it is entered")
 
         async def registration(value: Registration, request: aiocoap.Message) -> Code:
             address, port = _source(request)
@@ -207,16 +240,39 @@ class CoapTransport:
         site.add_resource(
             [".well-known", "core"], resource.WKCResource(site.get_resources_as_linkheader)
         )
-        counters, gate = self.counters, self._gate
+        counters, gate, tuning = self.counters, self._gate, self.tuning
         site.add_resource(
             list(CONTROLLER_REGISTER),
-            _Uplink("registration", decode_registration, registration, counters, gate),
+            _Uplink(
+                "registration",
+                decode=decode_registration,
+                take=registration,
+                counters=counters,
+                gate=gate,
+                tuning=tuning,
+            ),
         )
         site.add_resource(
-            list(CONTROLLER_REPORT), _Uplink("report", decode_report, report, counters, gate)
+            list(CONTROLLER_REPORT),
+            _Uplink(
+                "report",
+                decode=decode_report,
+                take=report,
+                counters=counters,
+                gate=gate,
+                tuning=tuning,
+            ),
         )
         site.add_resource(
-            list(CONTROLLER_FAULT), _Uplink("fault", decode_fault, fault, counters, gate)
+            list(CONTROLLER_FAULT),
+            _Uplink(
+                "fault",
+                decode=decode_fault,
+                take=fault,
+                counters=counters,
+                gate=gate,
+                tuning=tuning,
+            ),
         )
         return site
 
@@ -233,8 +289,34 @@ class CoapTransport:
             self._log.removeFilter(self._filter)
             host, port = self.bind
             raise DeliveryError("*", f"cannot open CoAP endpoint {host}:{port}: {err}") from err
+        self._size_receive_buffer()
         log.info("CoAP endpoint listening on %s:%d", *self.bind)
         return self
+
+    def _size_receive_buffer(self) -> None:
+        """One socket takes every lamp's answer: a city-wide change brings thousands at once,
+        and the default buffer (about 200 KiB, some 250 small datagrams with their
+        overhead) drops the rest, which CoAP then retransmits seconds later."""
+        if self._context is None:
+            return
+        interface: Any = self._context.request_interfaces[0].token_interface.message_interface
+        sock: socket.socket | None = interface.transport.get_extra_info("socket")
+        if sock is None:
+            return
+        wanted = self.receive_buffer_bytes
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, wanted)
+        except OSError as err:
+            log.warning("the system refused a %d-byte receive buffer: %s", wanted, err)
+        granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2  # Linux doubles it
+        if granted < wanted:
+            log.warning(
+                "receive buffer is %d bytes, not the %d asked for: raise net.core.rmem_max "
+                "(sysctl) or answers to city-wide changes will be dropped and retransmitted",
+                granted,
+                wanted,
+            )
+        self.receive_buffer_granted = granted
 
     async def __aexit__(
         self,
@@ -265,6 +347,7 @@ class CoapTransport:
             uri=uri(target.address, target.port, LAMP_COMMAND),
             payload=encode_command(command),
             content_format=CONTENT_FORMAT_CBOR,
+            transport_tuning=self.tuning,
         )
         request = context.request(message)
         try:

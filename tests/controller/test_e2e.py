@@ -165,3 +165,38 @@ async def test_a_restarted_controller_still_knows_and_commands_its_lamps(
             )
             assert change.acknowledged == change.total == LAMPS // 3
         assert {n.lamp.level for n in sim.nodes.values() if n.spec.zone == "harbour"} == {30}
+
+
+async def test_the_daemon_applies_the_level_in_force_and_schedules_the_rest(
+    db_url: str, coap_port: int, lamp_base: str
+) -> None:
+    # A fixed clock years ahead, so that no scheduled job falls due during the test.
+    now = datetime(2030, 1, 15, 23, 30, tzinfo=SHANGHAI)
+    settings = make_settings(db_url, coap_port, delivery={"jitter_s": 0.05})
+    async with Controller(settings, clock=lambda: now) as controller:
+        specs = build_fleet(
+            LAMPS,
+            zones=list(settings.zones),
+            base_address=lamp_base,
+            port=coap_port,
+            report_period_s=60,
+        )
+        async with Simulator(specs, controller.address) as sim:
+            async with asyncio.timeout(30):
+                await sim.wait_registered()
+            stop = asyncio.Event()
+            serving = asyncio.create_task(controller.serve(stop))
+            by_zone = {"centre": 60, "north": 40, "harbour": 60}  # 23:30 in the example plan
+            try:
+                async with asyncio.timeout(30):
+                    await asyncio.gather(
+                        *(node.wait_level(by_zone[node.spec.zone]) for node in sim.nodes.values())
+                    )
+                assert controller.scheduled is not None
+                jobs = dict(controller.scheduled.next_runs())
+                assert "change:centre:2030-01-16T01:00:00+08:00" in jobs
+                assert "change:north:2030-01-15T22:00:00+08:00" not in jobs  # in the past
+            finally:
+                stop.set()
+                async with asyncio.timeout(10):
+                    await serving

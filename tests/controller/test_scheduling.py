@@ -29,7 +29,7 @@ async def test_only_the_changes_after_now_are_scheduled_with_explicit_ids() -> N
             Step(ClockTime(time(5, 0)), 0),
         ),
     )
-    plan = plan_night(WEIFANG, program, date(2026, 11, 24))
+    plan = plan_night(WEIFANG, program, (), date(2026, 11, 24))
     scheduler = NightScheduler(WEIFANG.tzinfo, apply, _nothing)
     scheduler.start()
     try:
@@ -62,7 +62,7 @@ async def test_a_due_job_calls_the_controller_with_zone_and_level() -> None:
     local = soon.astimezone(WEIFANG.tzinfo)
     night = local.date() if local.hour >= 12 else local.date() - timedelta(days=1)
     program = Program(name="soon", steps=(Step(ClockTime(local.time()), 42),))
-    plan = plan_night(WEIFANG, program, night)
+    plan = plan_night(WEIFANG, program, (), night)
     scheduler = NightScheduler(WEIFANG.tzinfo, apply, _nothing)
     scheduler.start()
     try:
