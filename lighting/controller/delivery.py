@@ -185,6 +185,11 @@ class DeliveryEngine:
         async with self._changed:
             await self._changed.wait_for(lambda: not self._unacked.get(change_id))
 
+    async def wait_idle(self, lamp_id: str) -> None:
+        """Wait until the lamp has no command waiting or on its way."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: lamp_id not in self._pending)
+
     def in_flight_per_cell(self) -> dict[str, int]:
         return {cell: n for cell, n in self._per_cell.items() if n}
 

@@ -262,3 +262,28 @@ async def test_a_sleepy_lamp_gets_its_command_only_while_it_listens(
     assert controller.counters["delivery.parked.asleep"] == 1  # it waited for the lamp
     assert node.lamp.seq > seq_before  # ... and sent once the lamp had spoken again
     assert node.cell.asleep == 0  # nothing reached the lamp while its radio was off
+
+
+async def test_a_lamp_that_drifts_from_its_level_is_given_it_again(
+    db_url: str, coap_port: int, lamp_base: str
+) -> None:
+    settings = _settings(db_url, coap_port, reconcile_grace_s=1.5)
+    async for controller, sim in _running(settings, 6, lamp_base):
+        change_id = await controller.submit_level("north", 65, "test", NOW)
+        north = [n for n in sim.nodes.values() if n.spec.zone == "north"]
+        await _all_at(north, 65, timeout_s=15)
+        assert controller.delivery is not None
+        async with asyncio.timeout(10):
+            await controller.delivery.wait_delivered(change_id)
+        drifted = north[0]
+        drifted.lamp.level = 10  # a local fault or a manual switch: it reports 10 %
+        await _all_at([drifted], 65, timeout_s=15)  # reports every 1 s; grace 1.5 s
+        async with asyncio.timeout(10):
+            await controller.delivery.wait_idle(drifted.spec.lamp_id)
+        await controller.delivery.flush()
+        commands = await controller.store.call(
+            controller.repository.commands, lamp_id=drifted.spec.lamp_id
+        )
+        assert commands[0].reason == "lamp reports 10%, should be 65%"
+        assert commands[0].outcome == "acknowledged"
+        assert controller.counters["delivery.resent"] == 1
