@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lighting.config import Settings, load_settings
+from lighting.const import EXIT_NONE, EXIT_REFUSED, EXIT_USAGE
 from lighting.controller import Controller, night_of, utc_now
 from lighting.demo import run_demo
 from lighting.errors import LightingError
@@ -53,10 +54,7 @@ from simulator.cli import sim as sim_command
 log = logging.getLogger(__name__)
 _R = TypeVar("_R")
 
-EXIT_NONE = 1
 EXIT_INVALID = 1  # lighting validate: the calendars have errors
-EXIT_USAGE = 2
-EXIT_REFUSED = 3
 
 app = typer.Typer(
     name="lighting",

@@ -7,6 +7,7 @@ One base, at most three levels, structured attributes::
     ├── ConfigError          a configuration file that cannot be used (source, key)
     ├── UnknownLampError     a lamp the controller has never registered (lamp_id)
     ├── DeliveryError        a command that did not reach its lamp (lamp_id, reason)
+    ├── EndpointError        the controller's own endpoint could not be opened (address)
     └── StorageError         the database refused or failed an operation
 
 Each boundary translates the errors of the library below it with ``raise ... from err``:
@@ -58,6 +59,15 @@ class DeliveryError(LightingError):
     def __init__(self, lamp_id: str, reason: str) -> None:
         super().__init__(f"lamp {lamp_id}: {reason}")
         self.lamp_id = lamp_id
+        self.reason = reason
+
+
+class EndpointError(LightingError):
+    """The controller could not open its own endpoint (port taken, address missing)."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"cannot open the endpoint {address}: {reason}")
+        self.address = address
         self.reason = reason
 
 

@@ -12,13 +12,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from lighting.const import EXIT_REFUSED, EXIT_USAGE
 from lighting.model import FaultKind
 from simulator.errors import FleetError, SimulatorError
 from simulator.fleet import DEFAULT_ZONES, build_fleet
 from simulator.runner import Simulator
-
-EXIT_USAGE = 2
-EXIT_REFUSED = 3
 
 
 def _known(fleet: Simulator, lamp_id: str) -> str:

@@ -12,6 +12,7 @@ import logging
 import random
 import resource
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
 
@@ -76,6 +77,7 @@ class Simulator:
             )
             for spec in specs
         }
+        self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
 
     def __getitem__(self, lamp_id: str) -> LampNode:
@@ -100,8 +102,11 @@ class Simulator:
             await self._close_all()
             first = group_error.exceptions[0]
             raise first from group_error
+        # Every lamp's loop runs in one task group owned by the simulator: a loop that fails
+        # stops the fleet loudly instead of leaving a lamp silently dead.
+        group = await self._stack.enter_async_context(asyncio.TaskGroup())
         self._tasks = [
-            asyncio.create_task(node.run(), name=f"lamp {lamp_id}")
+            group.create_task(node.run(), name=f"lamp {lamp_id}")
             for lamp_id, node in self.nodes.items()
         ]
         log.info("simulator: %d lamps listening", len(self.nodes))
@@ -115,9 +120,11 @@ class Simulator:
     ) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        await self._close_all()
+        try:
+            await self._stack.aclose()
+        finally:
+            await self._close_all()
 
     async def _close_all(self) -> None:
         await asyncio.gather(

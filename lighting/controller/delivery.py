@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lighting.config import DeliveryConfig
+from lighting.const import ACKNOWLEDGED, FAILED, SUPERSEDED
 from lighting.controller.faults import CONTROLLER, FaultBook
 from lighting.controller.registry import LampEntry, Registry
 from lighting.errors import DeliveryError
@@ -44,8 +45,6 @@ from lighting.transports import CommandTransport
 
 log = logging.getLogger(__name__)
 
-ACKNOWLEDGED = "acknowledged"
-FAILED = "failed"
 _FLUSH_INTERVAL_S = 0.2
 
 
@@ -343,7 +342,7 @@ class DeliveryEngine:
         self._counters.incr("commands.attempts-failed")
         if current is not pending:
             # A newer command took its place while this one was out: it is queued already.
-            self._record(pending, "superseded", None, error)
+            self._record(pending, SUPERSEDED, None, error)
             await self._settle(pending, acknowledged=False)
             return
         self._cell_failures[cell] += 1

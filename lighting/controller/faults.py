@@ -11,14 +11,15 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from lighting.const import SOURCE_CONTROLLER, SOURCE_LAMP
 from lighting.controller.registry import LampEntry
 from lighting.model import FaultKind
 from lighting.storage import FaultRecord, Repository, Store
 
 log = logging.getLogger(__name__)
 
-LAMP = "lamp"
-CONTROLLER = "controller"
+LAMP = SOURCE_LAMP
+CONTROLLER = SOURCE_CONTROLLER
 
 
 class FaultBook:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from lighting.const import SOURCE_CONTROLLER
 from lighting.controller.delivery import DeliveryEngine
 from lighting.controller.faults import FaultBook
 from lighting.controller.registry import LampEntry, Registry
@@ -125,7 +126,9 @@ class Ingest:
             registration.zone,
         )
         if was_out:
-            await self._faults.resolve(registration.lamp_id, FaultKind.COMMS_LOST, by="controller")
+            await self._faults.resolve(
+                registration.lamp_id, FaultKind.COMMS_LOST, by=SOURCE_CONTROLLER
+            )
         await self._delivery.registered(entry)
         return new
 
@@ -152,4 +155,4 @@ class Ingest:
 
     async def _back_in_contact(self, entry: LampEntry) -> None:
         log.info("lamp %s is back in contact", entry.lamp_id)
-        await self._faults.resolve(entry.lamp_id, FaultKind.COMMS_LOST, by="controller")
+        await self._faults.resolve(entry.lamp_id, FaultKind.COMMS_LOST, by=SOURCE_CONTROLLER)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
+from lighting.const import ACKNOWLEDGED, FAILED, PENDING, SUPERSEDED
 from lighting.errors import StorageError
 from lighting.model import FaultKind, Registration, StateReport
 from lighting.storage.records import (
@@ -378,8 +379,8 @@ class Repository:
         s.execute(
             update(CommandRow)
             .where(col(CommandRow.lamp_id).in_(lamp_ids))
-            .where(col(CommandRow.outcome).in_(("pending", "failed")))
-            .values(outcome="superseded", completed_at=now)
+            .where(col(CommandRow.outcome).in_((PENDING, FAILED)))
+            .values(outcome=SUPERSEDED, completed_at=now)
         )
         rows = [
             CommandRow(
@@ -427,7 +428,7 @@ class Repository:
                     for o in outcomes
                 ],
             )
-            acknowledged = [o.command_id for o in outcomes if o.outcome == "acknowledged"]
+            acknowledged = [o.command_id for o in outcomes if o.outcome == ACKNOWLEDGED]
             if acknowledged:
                 s.execute(
                     update(LampRow)
@@ -464,14 +465,14 @@ class Repository:
             last = s.exec(
                 select(func.max(CommandRow.completed_at))
                 .where(CommandRow.change_id == change_id)
-                .where(CommandRow.outcome == "acknowledged")
+                .where(CommandRow.outcome == ACKNOWLEDGED)
             ).one()
             return ChangeSummary(
                 change=_change(change),
-                acknowledged=counts.get("acknowledged", 0),
-                failed=counts.get("failed", 0),
-                pending=counts.get("pending", 0),
-                superseded=counts.get("superseded", 0),
+                acknowledged=counts.get(ACKNOWLEDGED, 0),
+                failed=counts.get(FAILED, 0),
+                pending=counts.get(PENDING, 0),
+                superseded=counts.get(SUPERSEDED, 0),
                 last_acknowledged_at=UTCDateTime().process_result_value(last, self.engine.dialect),
             )
 
@@ -483,8 +484,8 @@ class Repository:
             outcomes = list(
                 s.exec(select(CommandRow.outcome).where(CommandRow.change_id == change_id))
             )
-            change.acknowledged = sum(1 for o in outcomes if o == "acknowledged")
-            change.failed = sum(1 for o in outcomes if o == "failed")
+            change.acknowledged = sum(1 for o in outcomes if o == ACKNOWLEDGED)
+            change.failed = sum(1 for o in outcomes if o == FAILED)
             change.finished_at = now
             s.add(change)
             return _change(change)

@@ -25,7 +25,13 @@ from aiocoap import resource
 from aiocoap.numbers.codes import Code
 from aiocoap.numbers.constants import TransportTuning
 
-from lighting.errors import DeliveryError, ProtocolError, StorageError, UnknownLampError
+from lighting.errors import (
+    DeliveryError,
+    EndpointError,
+    ProtocolError,
+    StorageError,
+    UnknownLampError,
+)
 from lighting.metrics import Counters
 from lighting.model import Ack, Command, FaultEvent, Registration, StateReport
 from lighting.protocol import (
@@ -288,7 +294,7 @@ class CoapTransport:
         except OSError as err:
             self._log.removeFilter(self._filter)
             host, port = self.bind
-            raise DeliveryError("*", f"cannot open CoAP endpoint {host}:{port}: {err}") from err
+            raise EndpointError(f"coap://{host}:{port}", err.strerror or str(err)) from err
         self._size_receive_buffer()
         log.info("CoAP endpoint listening on %s:%d", *self.bind)
         return self
