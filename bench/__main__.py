@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import fanout, udp_limit
+from bench import fanout, planning, udp_limit
 
 
 def main() -> None:
@@ -23,9 +23,11 @@ def main() -> None:
     )
     parser.add_argument("--per-cell", type=int, default=40, help="in flight per cell")
     parser.add_argument("--concurrency", type=int, default=1024, help="in flight city-wide")
+    parser.add_argument("--zones", type=int, default=1000, help="zones to plan for a year")
     parser.add_argument("--json", type=Path, default=Path("bench/results/latest.json"))
     args = parser.parse_args()
 
+    plans = planning.measure(zones=args.zones)
     limit = udp_limit.measure()
     rows = [fanout.measure(n, args.per_cell, args.concurrency) for n in args.lamps]
     raw = limit["round_trips_per_s"]
@@ -45,6 +47,11 @@ def main() -> None:
     for row in rows:
         row["vs_raw"] = round(row["commands_per_s"] / raw, 4) if raw else 0
         print(" | ".join(str(row[key]) for key in header))
+    print(
+        f"planning: {plans['plans']:,} nights ({plans['zones']} zones x {plans['nights']}) in "
+        f"{plans['plan_s']} s ({plans['plans_per_s']:,}/s); "
+        f"{plans['calendars_validated']} calendars validated for a year in {plans['validate_s']} s"
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(
@@ -55,6 +62,7 @@ def main() -> None:
                 "command": " ".join(["python -m bench", *sys.argv[1:]]),
                 "udp_limit": limit,
                 "fanout": rows,
+                "planning": plans,
             },
             indent=2,
         )

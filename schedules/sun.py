@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -85,8 +86,12 @@ class NightSun:
     twilight: SunCase = SunCase.NORMAL
 
 
+@functools.lru_cache(maxsize=8192)
 def night_sun(site: Site, date: datetime.date) -> NightSun:
     """Sunset, dusk, dawn, sunrise and solar midnight of the night of ``date`` at ``site``.
+
+    Pure, and the same for every zone of a site: results are memoised (a city plans
+    hundreds of zones per night, and astral is most of the cost of a plan).
 
     ``date`` is the local date of the evening; a ``datetime`` is refused, because its UTC
     date is often not the local date of the night.
