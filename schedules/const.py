@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime
+from datetime import time as wall_time
 from typing import Final
 
 #: A night runs from this local wall-clock time on its date to the same time the next day.
-NIGHT_BOUNDARY: Final = datetime.time(12, 0)
+NIGHT_BOUNDARY: Final = wall_time(12, 0)
 
 #: Lowest and highest dimming level of a step, in percent.
 LEVEL_MIN: Final = 0

@@ -26,6 +26,7 @@ import datetime
 import enum
 import re
 from dataclasses import dataclass
+from datetime import time as wall_time
 from typing import TypeAlias
 
 from schedules.const import LEVEL_MAX, LEVEL_MIN, MAX_RAMP, MAX_SOLAR_OFFSET, NIGHT_BOUNDARY
@@ -242,7 +243,7 @@ def _clock_time(text: str, match: re.Match[str]) -> datetime.time:
         raise InvalidStepError(
             f"cannot read anchor {text!r}: a local time runs from 00:00 to 23:59", text=text
         )
-    return datetime.time(hour, minute, second)
+    return wall_time(hour, minute, second)
 
 
 def _duration(text: str, written: str, *, what: str = "the offset in anchor") -> datetime.timedelta:

@@ -8,12 +8,13 @@ never waits on the database. Each method is one transaction. SQLAlchemy errors l
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import event, func, inspect, update
 from sqlalchemy.engine import Engine, make_url
@@ -39,6 +40,9 @@ from lighting.storage.tables import (
     ReportRow,
     UTCDateTime,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 log = logging.getLogger(__name__)
 
@@ -77,30 +81,29 @@ def _id(row: FaultRow | CommandRow | ChangeRow) -> int:
     return row.id
 
 
+_Rec = TypeVar("_Rec", bound="DataclassInstance")
+
+
+def _record(cls: type[_Rec], row: object, **given: object) -> _Rec:
+    """A record from a row: each field of the record from the row's attribute of that name,
+    unless given."""
+    values = {
+        f.name: given[f.name] if f.name in given else getattr(row, f.name)
+        for f in dataclasses.fields(cls)
+    }
+    return cls(**values)
+
+
 def _lamp(row: LampRow) -> LampRecord:
-    return LampRecord(
-        lamp_id=row.lamp_id,
-        zone=row.zone,
-        latitude=row.latitude,
-        longitude=row.longitude,
-        wattage=row.wattage,
-        cell=row.cell,
-        address=row.address,
-        port=row.port,
-        report_period_s=row.report_period_s,
-        registered_at=row.registered_at,
-        last_seen=row.last_seen,
-        level=row.level,
-        power_w=row.power_w,
-        energy_wh=row.energy_wh,
-        in_contact=row.in_contact,
-        queue_mode=row.queue_mode,
-        desired_level=row.desired_level,
-        desired_change_id=row.desired_change_id,
-        desired_command_id=row.desired_command_id,
-        delivered=row.delivered,
-        unreachable=row.unreachable,
-    )
+    return _record(LampRecord, row)
+
+
+def _command(row: CommandRow) -> CommandRecord:
+    return _record(CommandRecord, row, command_id=_id(row))
+
+
+def _change(row: ChangeRow) -> ChangeRecord:
+    return _record(ChangeRecord, row, change_id=_id(row))
 
 
 def _fault(row: FaultRow, lamp: LampRow) -> FaultRecord:
@@ -118,37 +121,6 @@ def _fault(row: FaultRow, lamp: LampRow) -> FaultRecord:
         latitude=lamp.latitude,
         longitude=lamp.longitude,
         detail=row.detail,
-    )
-
-
-def _command(row: CommandRow) -> CommandRecord:
-    return CommandRecord(
-        command_id=_id(row),
-        change_id=row.change_id,
-        lamp_id=row.lamp_id,
-        level=row.level,
-        reason=row.reason,
-        created_at=row.created_at,
-        outcome=row.outcome,
-        completed_at=row.completed_at,
-        latency_ms=row.latency_ms,
-        attempts=row.attempts,
-        error=row.error,
-    )
-
-
-def _change(row: ChangeRow) -> ChangeRecord:
-    return ChangeRecord(
-        change_id=_id(row),
-        zone=row.zone,
-        level=row.level,
-        reason=row.reason,
-        planned_at=row.planned_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        total=row.total,
-        acknowledged=row.acknowledged,
-        failed=row.failed,
     )
 
 
