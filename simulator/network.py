@@ -44,6 +44,8 @@ class Cell:
     asleep: int = 0
     command_requests: int = 0
     """Command requests that reached the base station (before loss or silence)."""
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a command request reaches a lamp of the cell (for tests to wait on)."""
 
     def lost(self) -> bool:
         """Whether the next datagram through this cell is lost."""
@@ -54,6 +56,7 @@ class Cell:
         return False
 
     def command_arrived(self, lamp_id: str) -> None:
+        self.arrived.set()
         self.in_flight.add(lamp_id)
         self.max_in_flight = max(self.max_in_flight, len(self.in_flight))
 

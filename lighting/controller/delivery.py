@@ -258,7 +258,9 @@ class DeliveryEngine:
             entry = self._entry(lamp_id)
             if entry is None:
                 continue
-            if entry.queue_mode and now - entry.last_heard > self.config.wake_window_s:
+            if entry.queue_mode and (
+                entry.last_uplink is None or now - entry.last_uplink > self.config.wake_window_s
+            ):
                 self._park(pending, "asleep")
                 continue
             if entry.cell in self.cells_down:
@@ -337,12 +339,15 @@ class DeliveryEngine:
             self._record(pending, ACKNOWLEDGED, latency, None)
             if current is pending:
                 del self._pending[lamp_id]
+            else:
+                self._follow_up(lamp_id)
             await self._settle(pending, acknowledged=True)
             return
         self._counters.incr("commands.attempts-failed")
         if current is not pending:
-            # A newer command took its place while this one was out: it is queued already.
+            # A newer command took its place while this one was out: send that one now.
             self._record(pending, SUPERSEDED, None, error)
+            self._follow_up(lamp_id)
             await self._settle(pending, acknowledged=False)
             return
         self._cell_failures[cell] += 1
@@ -360,6 +365,14 @@ class DeliveryEngine:
             self.config.backoff_max_s, self.config.backoff_s * 2 ** (pending.attempts - 1)
         )
         self._queue(pending, self._monotonic() + backoff * self._rng.uniform(0.5, 1.0))
+
+    def _follow_up(self, lamp_id: str) -> None:
+        """The lamp's exchange ended while a newer command waited for it (the dispatcher
+        skips a busy lamp): queue the newer one now."""
+        newer = self._pending.get(lamp_id)
+        if newer is not None and lamp_id not in self._parked:
+            self._queue(newer, self._monotonic())
+            self._wake.set()
 
     def _cell_down(self, cell: str) -> None:
         """Every recent attempt in the cell failed: the base station looks down. Park its

@@ -109,6 +109,7 @@ class Ingest:
             cell=registration.cell,
             report_period_s=registration.report_period_s,
             last_heard=self._monotonic(),
+            last_uplink=self._monotonic(),
             queue_mode=registration.queue_mode,
         )
         was_out = (

@@ -25,6 +25,10 @@ class LampEntry:
     last_heard: float
     in_contact: bool = True
     queue_mode: bool = False
+    last_uplink: float | None = None
+    """When the lamp last sent something (monotonic); None until it does after a start-up.
+    Unlike ``last_heard`` it is not seeded at start-up: a sleepy lamp's wake window is
+    known only from a real uplink."""
     lamp_faults: set[FaultKind] = field(default_factory=set)
 
     @property
@@ -83,6 +87,7 @@ class Registry:
         """Note an uplink from the lamp; True if it was out of contact until now."""
         entry = self.get(lamp_id)
         entry.last_heard = now
+        entry.last_uplink = now
         back = not entry.in_contact
         entry.in_contact = True
         return back

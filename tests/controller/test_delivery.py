@@ -287,3 +287,29 @@ async def test_a_lamp_that_drifts_from_its_level_is_given_it_again(
         assert commands[0].reason == "lamp reports 10%, should be 65%"
         assert commands[0].outcome == "acknowledged"
         assert controller.counters["delivery.resent"] == 1
+
+
+async def test_a_newer_level_follows_a_command_still_in_flight(
+    db_url: str, coap_port: int, lamp_base: str
+) -> None:
+    settings = _settings(db_url, coap_port, jitter_s=0.0)
+    [spec] = build_fleet(
+        1, zones=["centre"], base_address=lamp_base, port=coap_port, report_period_s=60
+    )
+    cell = Cell(spec.cell, latency_s=0.1)
+    async with (
+        Controller(settings) as controller,
+        Simulator([spec], controller.address, cells={spec.cell: cell}) as sim,
+    ):
+        node = sim[spec.lamp_id]
+        async with asyncio.timeout(30):
+            await sim.wait_registered()
+        await controller.submit_level("centre", 50, "dusk", NOW)
+        async with asyncio.timeout(10):
+            await cell.arrived.wait()  # the first command is on its way
+        later = await controller.submit_level("centre", 90, "override", NOW)
+        await _all_at([node], 90, timeout_s=15)
+        assert controller.delivery is not None
+        async with asyncio.timeout(10):
+            await controller.delivery.wait_delivered(later)
+    assert node.lamp.commands_applied == 2  # 50 arrived first, then the newer 90
