@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from lighting.config import Settings, load_settings
+
 # CI explores a fixed set of examples (derandomized) so that a landing never depends on
 # luck; runs on a developer's machine keep exploring new ones.
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
-
-from lighting.config import Settings, load_settings
 
 # Two endpoints on one address must fail, not share traffic (read by aiocoap at bind time).
 os.environ["AIOCOAP_REUSE_PORT"] = "0"
