@@ -18,6 +18,7 @@ Data flows:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -72,6 +73,7 @@ class Controller:
         self.faults: FaultBook | None = None
         self.transport: CoapTransport | None = None
         self._scheduler: NightScheduler | None = None
+        self._delivery_loop: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -123,9 +125,10 @@ class Controller:
             )
             self.transport = await self._stack.enter_async_context(transport)
             self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
+            self._delivery_loop = self._tasks.create_task(self.delivery.run(), name="delivery")
             self._loops = [
                 self._tasks.create_task(writer.run(), name="report writer"),
-                self._tasks.create_task(self.delivery.run(), name="delivery"),
+                self._delivery_loop,
                 self._tasks.create_task(self._watchdog(), name="contact watchdog"),
             ]
         except BaseException:
@@ -146,6 +149,11 @@ class Controller:
     ) -> None:
         # Stop taking uplinks first, while the report writer still runs to answer those in
         # hand; then stop the loops; then close the rest in reverse order.
+        # Stop sending first: a send cut short by a closing transport is not a lamp's failure.
+        if self._delivery_loop is not None:
+            self._delivery_loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery_loop
         if self.transport is not None:
             await self.transport.aclose()
         for task in self._loops:
@@ -219,16 +227,20 @@ class Controller:
         return change
 
     async def apply_plan(self, now: datetime) -> list[ChangeRecord]:
-        """Send every zone the level its plan puts in force at ``now``."""
+        """Send every zone the level its plan puts in force at ``now``.
+
+        Every zone is submitted before any is waited for: the city changes at once, paced by
+        cell, and a zone with a dead lamp does not hold back the others.
+        """
         night = night_of(now, self.settings)
-        changes = []
+        submitted = []
         for zone, plan in self.plans(night).items():
             level = level_at(plan, now)
             change = change_in_force(plan, now)
             override = change.override if change is not None else None
             reason = f"override {override.name}" if override else f"program {plan.program.name}"
-            changes.append(await self.apply_level(zone, level, reason, now))
-        return changes
+            submitted.append(await self.submit_level(zone, level, reason, now))
+        return list(await asyncio.gather(*(self.settle(change_id) for change_id in submitted)))
 
     # -- contact --------------------------------------------------------------------------
 

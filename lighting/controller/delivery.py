@@ -57,6 +57,14 @@ class Pending:
     change_id: int | None
     attempts: int = 0
     first_sent: float | None = None
+    due: float = 0.0
+    """When it should go next; a heap entry with another due time is stale."""
+
+
+def _cell_of(entry: LampEntry) -> str:
+    """The pacing key: the lamp's NB-IoT cell, or the lamp itself when its cell is unknown
+    (lamps that do not say their cell must not share one small allowance)."""
+    return entry.cell or f"lamp:{entry.lamp_id}"
 
 
 class DeliveryEngine:
@@ -94,6 +102,8 @@ class DeliveryEngine:
         self._parked: set[str] = set()
         self._unreachable: set[str] = set()
         self._mismatch_since: dict[str, float] = {}
+        self._resends: Counter[str] = Counter()
+        self._zone_of: dict[str, str] = {}
         self._active: defaultdict[int, set[str]] = defaultdict(set)
         self._unacked: defaultdict[int, set[str]] = defaultdict(set)
         self._outcomes: list[CommandOutcome] = []
@@ -151,7 +161,9 @@ class DeliveryEngine:
         now = self._monotonic()
         for lamp in lamps:
             self.desired[lamp.lamp_id] = level
+            self._zone_of[lamp.lamp_id] = zone
             self._mismatch_since.pop(lamp.lamp_id, None)
+            self._resends.pop(lamp.lamp_id, None)
             pending = Pending(lamp.lamp_id, Command(ids[lamp.lamp_id], level), change_id)
             self._queue(pending, now + self._rng.uniform(0, self.config.jitter_s))
         self._wake.set()
@@ -160,14 +172,25 @@ class DeliveryEngine:
     async def resend(self, entry: LampEntry, reason: str) -> None:
         """Send the lamp its desired level again (a lamp new to its zone: the zone's latest
         level), with a new command."""
-        level = self.desired.get(entry.lamp_id, self.zone_levels.get(entry.zone))
+        lamp_id = entry.lamp_id
+        if self._zone_of.get(lamp_id, entry.zone) != entry.zone:
+            self.desired.pop(lamp_id, None)  # it moved: its new zone's level applies
+        self._zone_of[lamp_id] = entry.zone
+        level = self.desired.get(lamp_id, self.zone_levels.get(entry.zone))
+        repo = self._store.repository
+        while level is not None:
+            self.desired[lamp_id] = level
+            command_id = await self._store.call(
+                repo.new_command, lamp_id, level, reason, self._clock()
+            )
+            # A change may have set another level while this was being written, and been
+            # written before it: write again with the level that is desired now.
+            now_desired = self.desired.get(lamp_id)
+            if now_desired == level:
+                break
+            level, reason = now_desired, "a newer level arrived while resending"
         if level is None:
             return
-        self.desired[entry.lamp_id] = level
-        repo = self._store.repository
-        command_id = await self._store.call(
-            repo.new_command, entry.lamp_id, level, reason, self._clock()
-        )
         self._counters.incr("delivery.resent")
         log.info("lamp %s: sending %d%% again (%s)", entry.lamp_id, level, reason)
         self._queue(Pending(entry.lamp_id, Command(command_id, level), None), self._monotonic())
@@ -201,13 +224,11 @@ class DeliveryEngine:
         """Any uplink: an unreachable lamp is back, a sleepy lamp is listening, and its
         cell carries traffic again."""
         lamp_id = entry.lamp_id
-        self._cell_failures[entry.cell] = 0
-        if entry.cell in self.cells_down:
-            self._cell_up(entry.cell)
-        if lamp_id in self._unreachable:
-            self._unreachable.discard(lamp_id)
-            await self._store.call(self._store.repository.set_unreachable, [lamp_id], False)
-            await self._faults.resolve(lamp_id, FaultKind.UNREACHABLE, by=CONTROLLER)
+        cell = _cell_of(entry)
+        self._cell_failures[cell] = 0
+        if cell in self.cells_down:
+            self._cell_up(cell)
+        await self._reachable_again(lamp_id)
         if lamp_id in self._parked:
             self._parked.discard(lamp_id)
             pending = self._pending.get(lamp_id)
@@ -216,6 +237,20 @@ class DeliveryEngine:
                 self._activate(pending)
                 self._queue(pending, self._monotonic())
                 self._wake.set()
+
+    async def _reachable_again(self, lamp_id: str) -> None:
+        """The lamp answered or spoke: clear its unreachable mark, record first."""
+        if lamp_id not in self._unreachable:
+            return
+        try:
+            await self._store.call(self._store.repository.set_unreachable, [lamp_id], False)
+            await self._faults.resolve(lamp_id, FaultKind.UNREACHABLE, by=CONTROLLER)
+        except Exception:
+            log.exception(
+                "could not record lamp %s reachable again; trying at its next word", lamp_id
+            )
+            return
+        self._unreachable.discard(lamp_id)
 
     async def registered(self, entry: LampEntry) -> None:
         """A lamp registered after a power-up: it has lost its state, give it its level."""
@@ -228,11 +263,17 @@ class DeliveryEngine:
         desired = self.desired.get(lamp_id)
         if desired is None or lamp_id in self._pending or report.level == desired:
             self._mismatch_since.pop(lamp_id, None)
+            if desired is not None and report.level == desired:
+                self._resends.pop(lamp_id, None)
             return
         now = self._monotonic()
         since = self._mismatch_since.setdefault(lamp_id, now)
-        if now - since >= self.config.reconcile_grace_s:
+        # A lamp that keeps drifting (a stuck relay, a driver fault) is not resent every
+        # grace period for ever: each resend doubles the wait before the next.
+        grace = self.config.reconcile_grace_s * 2 ** min(self._resends[lamp_id], 10)
+        if now - since >= grace:
             del self._mismatch_since[lamp_id]
+            self._resends[lamp_id] += 1
             await self.resend(entry, f"lamp reports {report.level}%, should be {desired}%")
 
     # -- the loops ------------------------------------------------------------------------
@@ -250,11 +291,17 @@ class DeliveryEngine:
                 self._wake.clear()
 
     def _dispatch(self, sends: asyncio.TaskGroup) -> None:
-        now = self._monotonic()
+        self._drain_due(self._monotonic())
+        self._start_waiting(sends)
+
+    def _drain_due(self, now: float) -> None:
+        """Move the commands that are due into their cells' queues (or park them)."""
         while self._heap and self._heap[0][0] <= now:
-            _, _, lamp_id, pending = heapq.heappop(self._heap)
-            if self._pending.get(lamp_id) is not pending or lamp_id in self._in_flight:
-                continue  # replaced by a newer command, or its lamp is busy
+            due, _, lamp_id, pending = heapq.heappop(self._heap)
+            if self._pending.get(lamp_id) is not pending or due != pending.due:
+                continue  # replaced by a newer command, or queued again for another time
+            if lamp_id in self._in_flight:
+                continue  # its lamp is busy: _follow_up queues it when the exchange ends
             entry = self._entry(lamp_id)
             if entry is None:
                 continue
@@ -263,11 +310,13 @@ class DeliveryEngine:
             ):
                 self._park(pending, "asleep")
                 continue
-            if entry.cell in self.cells_down:
+            if _cell_of(entry) in self.cells_down:
                 self._park(pending, "cell-down")
-                self._parked_by_cell[entry.cell].add(lamp_id)
+                self._parked_by_cell[_cell_of(entry)].add(lamp_id)
                 continue
-            self._waiting[entry.cell].append(pending)
+            self._waiting[_cell_of(entry)].append(pending)
+
+    def _start_waiting(self, sends: asyncio.TaskGroup) -> None:
         # Start commands round-robin over the cells, from a rotating first cell, so that no
         # cell waits while others use the city-wide allowance.
         total = len(self._in_flight)
@@ -325,15 +374,21 @@ class DeliveryEngine:
             self._per_cell[cell] -= 1
             self._in_flight.pop(pending.lamp_id, None)
             self._wake.set()
-        await self._done(pending, error)
+        try:
+            await self._done(pending, error)
+        except Exception:
+            log.exception("bookkeeping after a command to lamp %s failed", pending.lamp_id)
 
     async def _done(self, pending: Pending, error: str | None) -> None:
         lamp_id = pending.lamp_id
         current = self._pending.get(lamp_id)
         entry = self._entry(lamp_id)
-        cell = entry.cell if entry is not None else ""
+        cell = _cell_of(entry) if entry is not None else ""
         if error is None:
             self._cell_failures[cell] = 0
+            if cell in self.cells_down:
+                self._cell_up(cell)
+            await self._reachable_again(lamp_id)
             self._counters.incr("commands.acknowledged")
             latency = self._monotonic() - (pending.first_sent or self._monotonic())
             self._record(pending, ACKNOWLEDGED, latency, None)
@@ -417,6 +472,11 @@ class DeliveryEngine:
                     CONTROLLER,
                     f"{pending.attempts} attempts unanswered: {error}",
                 )
+        except Exception:
+            # The lamp stays parked and marked in memory; the fault is opened again at its
+            # next failure. The dispatcher must not die for a database hiccup.
+            self._unreachable.discard(lamp_id)
+            log.exception("could not record lamp %s unreachable", lamp_id)
         finally:
             self._park(pending, "unreachable")
 
@@ -432,6 +492,7 @@ class DeliveryEngine:
         self._pending[pending.lamp_id] = pending
         self._parked.discard(pending.lamp_id)
         self._activate(pending)
+        pending.due = due
         heapq.heappush(self._heap, (due, next(self._seq), pending.lamp_id, pending))
 
     def _activate(self, pending: Pending) -> None:
@@ -464,6 +525,8 @@ class DeliveryEngine:
         members = sets.get(change_id)
         if members is not None:
             members.discard(lamp_id)
+            if not members:
+                del sets[change_id]
 
     def _notify_soon(self) -> None:
         asyncio.get_running_loop().create_task(self._notify())

@@ -351,7 +351,7 @@ class Repository:
         s.execute(
             update(CommandRow)
             .where(col(CommandRow.lamp_id).in_(lamp_ids))
-            .where(col(CommandRow.outcome).in_((PENDING, FAILED)))
+            .where(col(CommandRow.outcome) == PENDING)
             .values(outcome=SUPERSEDED, completed_at=now)
         )
         rows = [

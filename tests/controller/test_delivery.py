@@ -15,6 +15,7 @@ import pytest
 from lighting.config import Settings
 from lighting.controller import Controller
 from lighting.model import FaultKind
+from lighting.storage import Repository
 from simulator import Cell, LampNode, Simulator, build_fleet
 from tests.conftest import make_settings
 
@@ -313,3 +314,32 @@ async def test_a_newer_level_follows_a_command_still_in_flight(
         async with asyncio.timeout(10):
             await controller.delivery.wait_delivered(later)
     assert node.lamp.commands_applied == 2  # 50 arrived first, then the newer 90
+
+
+async def test_stopping_mid_change_does_not_blame_the_lamps(
+    db_url: str, coap_port: int, lamp_base: str
+) -> None:
+    settings = _settings(db_url, coap_port, max_attempts=1, per_cell=8, jitter_s=0.0)
+    specs = build_fleet(
+        30, zones=["centre"], base_address=lamp_base, port=coap_port, report_period_s=60
+    )
+    cell = Cell(specs[0].cell, latency_s=0.2)
+    async with Simulator(specs, ("127.0.0.1", coap_port), cells={cell.cell_id: cell}) as sim:
+        async with Controller(settings) as controller:
+            async with asyncio.timeout(30):
+                await sim.wait_registered()
+            await controller.submit_level("centre", 60, "dusk", NOW)
+            async with asyncio.timeout(10):
+                await cell.arrived.wait()  # commands are in flight when the daemon stops
+        # Read the record as the stopped daemon left it.
+        record = Repository.open_existing(settings.database_url)
+        try:
+            lamps, faults = record.lamps(), record.faults()
+            commands = record.commands()
+        finally:
+            record.close()
+        assert not any(lamp.unreachable for lamp in lamps)
+        assert faults == []
+        assert "failed" not in {command.outcome for command in commands}
+        async with Controller(settings):  # and the change completes after the restart
+            await _all_at(sim.nodes.values(), 60, timeout_s=30)

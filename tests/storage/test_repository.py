@@ -127,3 +127,23 @@ def test_fault_opens_once_counts_repeats_and_resolves(repo: Repository) -> None:
     assert repo.faults() == []
     assert len(repo.faults(status=None)) == 1
     assert repo.resolve_fault("L1", FaultKind.LAMP_FAILURE, T0, by="crew") is None
+
+
+def test_a_failed_command_stays_failed_when_a_newer_change_comes(repo: Repository) -> None:
+    _register(repo)
+    first, ids = repo.create_change(
+        zone="centre", level=60, reason="dusk", planned_at=T0, lamp_ids=["L1"], now=T0
+    )
+    repo.record_outcomes([CommandOutcome(ids["L1"], "failed", T0, None, 5, "no answer")])
+    repo.finish_change(first, T0)
+    repo.create_change(
+        zone="centre",
+        level=30,
+        reason="dim",
+        planned_at=T0,
+        lamp_ids=["L1"],
+        now=T0 + timedelta(hours=1),
+    )
+    summary = repo.change_summary(first)
+    assert summary is not None
+    assert (summary.failed, summary.superseded) == (1, 0)
