@@ -61,6 +61,7 @@ def fault_dict(fault: FaultRecord) -> dict[str, Any]:
         "count": fault.count,
         "latitude": fault.latitude,
         "longitude": fault.longitude,
+        "position": [fault.latitude, fault.longitude],
         "detail": fault.detail,
     }
 

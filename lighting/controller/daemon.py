@@ -21,11 +21,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from lighting.config import Settings
 from lighting.controller.delivery import DeliveryEngine
@@ -282,7 +282,7 @@ class Controller:
         is still being sent is not skipped.
         """
         tz = self.settings.site_value.tzinfo
-        scheduler = self._scheduler = NightScheduler(tz, self.apply_level, self._replan)
+        scheduler = self._scheduler = NightScheduler(tz, self._scheduled_change, self._replan)
         scheduler.start()
         try:
             now = self.clock()
@@ -292,6 +292,25 @@ class Controller:
         finally:
             scheduler.shutdown()
             self._scheduler = None
+
+    async def _scheduled_change(
+        self, zone: str, level: int, reason: str, planned_at: datetime
+    ) -> None:
+        """A job of the night: run the change in the daemon's own task group, so that
+        shutdown cancels it and an error in it is logged instead of lost in APScheduler."""
+        if self._tasks is None:
+            return
+        self._tasks.create_task(
+            self._contained(self.apply_level(zone, level, reason, planned_at), zone),
+            name=f"change {zone} {level}%",
+        )
+
+    @staticmethod
+    async def _contained(change: Coroutine[Any, Any, ChangeRecord], zone: str) -> None:
+        try:
+            await change
+        except Exception:
+            log.exception("the scheduled change of zone %s failed; the next one will run", zone)
 
     @property
     def scheduled(self) -> NightScheduler | None:

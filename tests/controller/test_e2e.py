@@ -110,6 +110,7 @@ async def test_a_lamp_failure_is_stored_and_shown_to_the_field_crew(
         (failing.spec.lamp_id, "lamp-failure", "centre", "open")
     ]
     assert shown[0]["latitude"] == failing.spec.latitude
+    assert shown[0]["position"] == [failing.spec.latitude, failing.spec.longitude]
 
     sim.inject(failing.spec.lamp_id, FaultKind.LAMP_FAILURE, active=False)
     async with asyncio.timeout(10):
@@ -196,6 +197,16 @@ async def test_the_daemon_applies_the_level_in_force_and_schedules_the_rest(
                 jobs = dict(controller.scheduled.next_runs())
                 assert "change:centre:2030-01-16T01:00:00+08:00" in jobs
                 assert "change:north:2030-01-15T22:00:00+08:00" not in jobs  # in the past
+                # What a job of the night calls: the change runs in the daemon's task group.
+                await controller._scheduled_change("centre", 70, "program main-road", now)
+                async with asyncio.timeout(30):
+                    await asyncio.gather(
+                        *(
+                            node.wait_level(70)
+                            for node in sim.nodes.values()
+                            if node.spec.zone == "centre"
+                        )
+                    )
             finally:
                 stop.set()
                 async with asyncio.timeout(10):
