@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -102,12 +102,26 @@ def _format(value: str) -> Format:
     return "json" if value == "json" else "table"
 
 
-def _repository(settings: Settings) -> Repository:
+@contextlib.contextmanager
+def _opened(settings: Settings) -> Iterator[Repository]:
+    """The existing database of ``settings``, closed afterwards; exit 3 if it cannot be."""
     try:
-        return Repository.open_existing(settings.database_url)
+        repo = Repository.open_existing(settings.database_url)
     except LightingError as error:
         err.print(f"[red]database error:[/] {error}")
         raise typer.Exit(EXIT_REFUSED) from error
+    try:
+        yield repo
+    finally:
+        repo.close()
+
+
+@contextlib.contextmanager
+def _reading(config: Path | None, db: str | None) -> Iterator[tuple[Settings, Repository]]:
+    """Settings and their database, for a command that reads the record."""
+    settings = _settings(config, db)
+    with _opened(settings) as repo:
+        yield settings, repo
 
 
 def _show(
@@ -185,12 +199,8 @@ def faults(
     if status not in ("open", "resolved", "all"):
         err.print(f"[red]unknown status {status!r}[/]: use open, resolved or all")
         raise typer.Exit(EXIT_USAGE)
-    settings = _settings(config, db)
-    repo = _repository(settings)
-    try:
+    with _reading(config, db) as (settings, repo):
         found = repo.faults(status=None if status == "all" else status, zone=zone, lamp_id=lamp)
-    finally:
-        repo.close()
     _show(found, shown, fault_dict, faults_table(found, settings.site_value.tzinfo))
 
 
@@ -203,12 +213,8 @@ def lamps(
 ) -> None:
     """List lamps with their level, power and status."""
     shown = _format(fmt)
-    settings = _settings(config, db)
-    repo = _repository(settings)
-    try:
+    with _reading(config, db) as (settings, repo):
         found = repo.lamps(zone)
-    finally:
-        repo.close()
     _show(found, shown, lamp_dict, lamps_table(found, settings.site_value.tzinfo))
 
 
@@ -344,11 +350,8 @@ def commands(
         raise typer.Exit(EXIT_USAGE) from error
     if start is not None and start.tzinfo is None:
         start = start.replace(tzinfo=tz)  # a local time of the site
-    repo = _repository(settings)
-    try:
+    with _opened(settings) as repo:
         found = repo.commands(lamp_id=lamp, zone=zone, since=start, change_id=change, limit=limit)
-    finally:
-        repo.close()
     _show(found, shown, command_dict, commands_table(found, tz))
 
 
@@ -361,16 +364,12 @@ def changes(
 ) -> None:
     """Changes (plan steps, overrides) and how far each got: acknowledged, pending, failed."""
     shown = _format(fmt)
-    settings = _settings(config, db)
-    repo = _repository(settings)
-    try:
+    with _reading(config, db) as (settings, repo):
         summaries = [
             summary
             for change in repo.changes(limit)
             if (summary := repo.change_summary(change.change_id)) is not None
         ]
-    finally:
-        repo.close()
     _show(
         summaries, shown, change_summary_dict, changes_table(summaries, settings.site_value.tzinfo)
     )

@@ -95,45 +95,42 @@ class StepConfig(_Section):
     _ramp = field_validator("ramp")(_duration)
 
 
-class AllNightConfig(_Section):
+class _LitPattern(_Section):
+    """What every one-line pattern has: the level it lights at and its fade."""
+
     level: int = Field(default=100, ge=0, le=100)
-    on: str = "sunset"
-    off: str = "sunrise"
     ramp: str = "0s"
 
-    _anchors = field_validator("on", "off")(_anchor)
     _ramp = field_validator("ramp")(_duration)
 
 
-class EveningConfig(_Section):
-    until: str
-    level: int = Field(default=100, ge=0, le=100)
+class AllNightConfig(_LitPattern):
     on: str = "sunset"
-    ramp: str = "0s"
+    off: str = "sunrise"
+
+    _anchors = field_validator("on", "off")(_anchor)
+
+
+class EveningConfig(_LitPattern):
+    until: str
+    on: str = "sunset"
 
     _anchors = field_validator("until", "on")(_anchor)
-    _ramp = field_validator("ramp")(_duration)
 
 
-class MorningConfig(_Section):
+class MorningConfig(_LitPattern):
     start: str = Field(alias="from")
-    level: int = Field(default=100, ge=0, le=100)
     off: str = "sunrise"
-    ramp: str = "0s"
 
     _anchors = field_validator("start", "off")(_anchor)
-    _ramp = field_validator("ramp")(_duration)
 
 
-class PartNightConfig(_Section):
+class PartNightConfig(_LitPattern):
     dim: list[StepConfig] = Field(min_length=1)
-    level: int = Field(default=100, ge=0, le=100)
     on: str = "sunset"
     off: str = "sunrise"
-    ramp: str = "0s"
 
     _anchors = field_validator("on", "off")(_anchor)
-    _ramp = field_validator("ramp")(_duration)
 
 
 class MidnightDimConfig(_Section):

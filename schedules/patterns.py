@@ -63,8 +63,7 @@ def evening_only(
     ramp: DurationLike = _NO_RAMP,
 ) -> Program:
     """Lit at ``level`` from ``on`` (sunset) until a fixed time ``until``."""
-    fade = _duration(ramp)
-    return Program(name, (_step(on, level, fade), _step(until, 0, fade)))
+    return all_night(name, level, on=on, off=until, ramp=ramp)
 
 
 def morning_only(
@@ -76,8 +75,7 @@ def morning_only(
     ramp: DurationLike = _NO_RAMP,
 ) -> Program:
     """Lit at ``level`` from a fixed time ``start`` until ``off`` (sunrise)."""
-    fade = _duration(ramp)
-    return Program(name, (_step(start, level, fade), _step(off, 0, fade)))
+    return all_night(name, level, on=start, off=off, ramp=ramp)
 
 
 def part_night(
