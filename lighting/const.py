@@ -10,6 +10,12 @@ ACKNOWLEDGED: Final = "acknowledged"
 FAILED: Final = "failed"
 SUPERSEDED: Final = "superseded"
 
+# The life of a fault (and of an incident): open, acknowledged by a person, resolved.
+OPEN: Final = "open"
+RESOLVED: Final = "resolved"
+ACTIVE: Final = (OPEN, ACKNOWLEDGED)
+FAULT_STATUSES: Final = (OPEN, ACKNOWLEDGED, RESOLVED)
+
 # Who raised or resolved a fault.
 SOURCE_LAMP: Final = "lamp"
 SOURCE_CONTROLLER: Final = "controller"

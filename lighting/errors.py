@@ -9,6 +9,7 @@ One base, at most three levels, structured attributes::
     ├── DeliveryError        a command that did not reach its lamp (lamp_id, reason)
     ├── EndpointError        the controller's own endpoint could not be opened (address)
     └── StorageError         the database refused or failed an operation
+        └── NotFoundError    no such fault, incident or lamp in the record (what, key)
 
 Each boundary translates the errors of the library below it with ``raise ... from err``:
 cbor2 into ``ProtocolError``, aiocoap into ``DeliveryError``, SQLAlchemy into
@@ -73,3 +74,12 @@ class EndpointError(LightingError):
 
 class StorageError(LightingError):
     """The database failed or refused an operation."""
+
+
+class NotFoundError(StorageError):
+    """The record holds no such fault, incident or lamp."""
+
+    def __init__(self, what: str, key: object) -> None:
+        super().__init__(f"no {what} {key}")
+        self.what = what
+        self.key = key

@@ -37,10 +37,10 @@ class FaultBook:
     async def open(
         self, lamp_id: str, kind: FaultKind, source: str, detail: str = ""
     ) -> FaultRecord:
-        fault, new = await self._store.call(
+        fault, event = await self._store.call(
             self._repo.open_fault, lamp_id, kind, source, self._clock(), detail
         )
-        if new:
+        if event is not None:
             self.opened += 1
             await self._notify()
             log.warning(

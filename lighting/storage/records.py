@@ -45,20 +45,60 @@ class FaultRecord:
     fault_id: int
     lamp_id: str
     zone: str
+    cell: str
     kind: FaultKind
     source: str
     status: str
     opened_at: datetime
     last_seen_at: datetime
     resolved_at: datetime | None
+    resolved_by: str | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
     count: int
     latitude: float
     longitude: float
     detail: str
+    note: str
+    incident_id: int | None
 
     @property
     def severity(self) -> Severity:
         return self.kind.severity
+
+    @property
+    def active(self) -> bool:
+        return self.resolved_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    """Many lamps of one cell with the same fault at once."""
+
+    incident_id: int
+    kind: FaultKind
+    cell: str
+    zones: tuple[str, ...]
+    status: str
+    lamps: int
+    peak: int
+    latitude: float
+    longitude: float
+    opened_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    note: str
+
+    @property
+    def severity(self) -> Severity:
+        return self.kind.severity
+
+    @property
+    def active(self) -> bool:
+        return self.resolved_at is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,170 +8,56 @@ never waits on the database. Each method is one transaction. SQLAlchemy errors l
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import event, func, inspect, update
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, SQLModel, col, create_engine, select
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
 
 from lighting.const import ACKNOWLEDGED, FAILED, PENDING, SUPERSEDED
 from lighting.errors import StorageError
-from lighting.model import FaultKind, Registration, StateReport
+from lighting.model import Registration, StateReport
+from lighting.storage.base import make_engine, row_id, to_record
+from lighting.storage.faults import FaultStore
 from lighting.storage.records import (
     ChangeRecord,
     ChangeSummary,
     CommandOutcome,
     CommandRecord,
-    FaultRecord,
     LampRecord,
 )
 from lighting.storage.tables import (
     ChangeRow,
     CommandRow,
-    FaultRow,
     LampRow,
     ReportRow,
     UTCDateTime,
 )
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
+__all__ = ["DUPLICATE", "LATE", "NEWEST", "Repository", "make_engine"]
 
 log = logging.getLogger(__name__)
 
-OPEN = "open"
-RESOLVED = "resolved"
 NEWEST = "newest"
 LATE = "late"
 DUPLICATE = "duplicate"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
-    try:
-        if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"check_same_thread": False})
-            event.listen(engine, "connect", _sqlite_pragmas)
-        else:
-            engine = create_engine(url, pool_pre_ping=True)
-    except (SQLAlchemyError, ImportError, ValueError) as err:
-        raise StorageError(f"cannot open database {url!r}: {err}") from err
-    return engine
-
-
-def _id(row: FaultRow | CommandRow | ChangeRow) -> int:
-    if row.id is None:
-        raise StorageError(f"{type(row).__name__} has no id: it was not flushed")
-    return row.id
-
-
-_Rec = TypeVar("_Rec", bound="DataclassInstance")
-
-
-def _record(cls: type[_Rec], row: object, **given: object) -> _Rec:
-    """A record from a row: each field of the record from the row's attribute of that name,
-    unless given."""
-    values = {
-        f.name: given[f.name] if f.name in given else getattr(row, f.name)
-        for f in dataclasses.fields(cls)
-    }
-    return cls(**values)
-
-
 def _lamp(row: LampRow) -> LampRecord:
-    return _record(LampRecord, row)
+    return to_record(LampRecord, row)
 
 
 def _command(row: CommandRow) -> CommandRecord:
-    return _record(CommandRecord, row, command_id=_id(row))
+    return to_record(CommandRecord, row, command_id=row_id(row))
 
 
 def _change(row: ChangeRow) -> ChangeRecord:
-    return _record(ChangeRecord, row, change_id=_id(row))
+    return to_record(ChangeRecord, row, change_id=row_id(row))
 
 
-def _fault(row: FaultRow, lamp: LampRow) -> FaultRecord:
-    return FaultRecord(
-        fault_id=_id(row),
-        lamp_id=row.lamp_id,
-        zone=lamp.zone,
-        kind=FaultKind.from_slug(row.kind),
-        source=row.source,
-        status=row.status,
-        opened_at=row.opened_at,
-        last_seen_at=row.last_seen_at,
-        resolved_at=row.resolved_at,
-        count=row.count,
-        latitude=lamp.latitude,
-        longitude=lamp.longitude,
-        detail=row.detail,
-    )
-
-
-class Repository:
+class Repository(FaultStore):
     """Reads and writes of lamps, reports, changes, commands and faults."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    @classmethod
-    def open(cls, url: str, *, create: bool = True) -> Repository:
-        repo = cls(make_engine(url))
-        if create:
-            repo.create_schema()
-        return repo
-
-    @classmethod
-    def open_existing(cls, url: str) -> Repository:
-        """Open a database that the controller has already set up; never create one (a
-        mistyped path must not become an empty database that shows nothing wrong)."""
-        parsed = make_url(url)
-        path = parsed.database if parsed.get_backend_name() == "sqlite" else None
-        if path not in (None, "", ":memory:") and not Path(str(path)).exists():
-            raise StorageError(f"{url} is not a citylight database (no such file): check --db")
-        repo = cls(make_engine(url))
-        try:
-            present = inspect(repo.engine).has_table(LampRow.__tablename__)
-        except SQLAlchemyError as err:
-            repo.close()
-            raise StorageError(f"cannot open database {url!r}: {err}") from err
-        if not present:
-            repo.close()
-            raise StorageError(f"{url} is not a citylight database (no lamp table): check --db")
-        return repo
-
-    def create_schema(self) -> None:
-        try:
-            SQLModel.metadata.create_all(self.engine)
-        except SQLAlchemyError as err:
-            raise StorageError(f"cannot create the schema: {err}") from err
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        try:
-            with Session(self.engine, expire_on_commit=False) as session, session.begin():
-                yield session
-        except SQLAlchemyError as err:
-            raise StorageError(f"database error: {err}") from err
 
     # -- lamps ----------------------------------------------------------------------------
 
@@ -321,7 +207,7 @@ class Repository:
             )
             s.add(change)
             s.flush()
-            change_id = _id(change)
+            change_id = row_id(change)
             ids = self._new_commands(
                 s, lamp_ids=lamp_ids, level=level, reason=reason, now=now, change_id=change_id
             )
@@ -366,7 +252,7 @@ class Repository:
         ]
         s.add_all(rows)
         s.flush()
-        ids = {row.lamp_id: _id(row) for row in rows}
+        ids = {row.lamp_id: row_id(row) for row in rows}
         values = [
             {
                 "lamp_id": lamp_id,
@@ -504,71 +390,3 @@ class Repository:
         with self._session() as s:
             query = select(ChangeRow).order_by(col(ChangeRow.id).desc()).limit(limit)
             return [_change(row) for row in s.exec(query)]
-
-    # -- faults ---------------------------------------------------------------------------
-
-    def open_fault(
-        self, lamp_id: str, kind: FaultKind, source: str, now: datetime, detail: str = ""
-    ) -> tuple[FaultRecord, bool]:
-        """Open a fault, or count it again if it is already open; the fault and if it is new."""
-        with self._session() as s:
-            lamp = s.get(LampRow, lamp_id)
-            if lamp is None:
-                raise StorageError(f"no lamp {lamp_id}")
-            row = s.exec(
-                select(FaultRow)
-                .where(FaultRow.lamp_id == lamp_id)
-                .where(FaultRow.kind == kind.slug)
-                .where(FaultRow.status == OPEN)
-            ).first()
-            new = row is None
-            if row is None:
-                row = FaultRow(
-                    lamp_id=lamp_id,
-                    kind=kind.slug,
-                    source=source,
-                    opened_at=now,
-                    last_seen_at=now,
-                    detail=detail[:200],
-                )
-            else:
-                row.count += 1
-                row.last_seen_at = now
-            s.add(row)
-            s.flush()
-            return _fault(row, lamp), new
-
-    def resolve_fault(
-        self, lamp_id: str, kind: FaultKind, now: datetime, by: str = "lamp"
-    ) -> FaultRecord | None:
-        """Resolve the open fault of this kind on this lamp; it, or None if none was open."""
-        with self._session() as s:
-            row = s.exec(
-                select(FaultRow)
-                .where(FaultRow.lamp_id == lamp_id)
-                .where(FaultRow.kind == kind.slug)
-                .where(FaultRow.status == OPEN)
-            ).first()
-            lamp = s.get(LampRow, lamp_id)
-            if row is None or lamp is None:
-                return None
-            row.status, row.resolved_at, row.resolved_by = RESOLVED, now, by
-            s.add(row)
-            return _fault(row, lamp)
-
-    def faults(
-        self, *, status: str | None = OPEN, zone: str | None = None, lamp_id: str | None = None
-    ) -> list[FaultRecord]:
-        with self._session() as s:
-            query = (
-                select(FaultRow, LampRow)
-                .join(LampRow, col(FaultRow.lamp_id) == col(LampRow.lamp_id))
-                .order_by(col(FaultRow.opened_at).desc(), col(FaultRow.id).desc())
-            )
-            if status is not None:
-                query = query.where(FaultRow.status == status)
-            if zone is not None:
-                query = query.where(LampRow.zone == zone)
-            if lamp_id is not None:
-                query = query.where(FaultRow.lamp_id == lamp_id)
-            return [_fault(fault, lamp) for fault, lamp in s.exec(query)]

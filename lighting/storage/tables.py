@@ -137,5 +137,36 @@ class FaultRow(SQLModel, table=True):
     last_seen_at: datetime = _ts()
     resolved_at: datetime | None = _ts(nullable=True)
     resolved_by: str | None = Field(default=None, max_length=64)
+    acknowledged_at: datetime | None = _ts(nullable=True)
+    acknowledged_by: str | None = Field(default=None, max_length=64)
     count: int = 1
+    """How many times it occurred: a fault back within the flap window is the same fault."""
     detail: str = Field(default="", max_length=200)
+    note: str = Field(default="", max_length=500)
+    """The crew's word on closing it."""
+    incident_id: int | None = Field(default=None, index=True, foreign_key="incident.id")
+
+
+class IncidentRow(SQLModel, table=True):
+    """Many lamps of one cell with the same fault at once, grouped into one job."""
+
+    __tablename__ = "incident"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True, max_length=32)
+    cell: str = Field(index=True, max_length=64)
+    zones: str = Field(default="", max_length=500)
+    status: str = Field(default="open", index=True, max_length=16)
+    lamps: int = 0
+    """Lamps with the fault now."""
+    peak: int = 0
+    """Most lamps with the fault at once."""
+    latitude: float = 0.0
+    longitude: float = 0.0
+    opened_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+    resolved_at: datetime | None = _ts(nullable=True)
+    resolved_by: str | None = Field(default=None, max_length=64)
+    acknowledged_at: datetime | None = _ts(nullable=True)
+    acknowledged_by: str | None = Field(default=None, max_length=64)
+    note: str = Field(default="", max_length=500)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from lighting.model import FaultKind, Registration, StateReport
+from lighting.model import Registration, StateReport
 from lighting.storage import CommandOutcome, Repository
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -111,22 +111,6 @@ def test_change_records_commands_and_counts_outcomes(repo: Repository) -> None:
     assert (change.total, change.acknowledged, change.failed) == (3, 2, 1)
     failed = repo.commands(lamp_id="L3")
     assert [(c.outcome, c.error) for c in failed] == [("failed", "no answer")]
-
-
-def test_fault_opens_once_counts_repeats_and_resolves(repo: Repository) -> None:
-    _register(repo)
-    first, new = repo.open_fault("L1", FaultKind.LAMP_FAILURE, "lamp", T0)
-    again, new_again = repo.open_fault("L1", FaultKind.LAMP_FAILURE, "lamp", T0 + timedelta(1))
-    assert (new, new_again) == (True, False)
-    assert again.fault_id == first.fault_id
-    assert again.count == 2
-    assert [f.fault_id for f in repo.faults(zone="centre")] == [first.fault_id]
-    resolved = repo.resolve_fault("L1", FaultKind.LAMP_FAILURE, T0 + timedelta(2), by="crew")
-    assert resolved is not None
-    assert resolved.status == "resolved"
-    assert repo.faults() == []
-    assert len(repo.faults(status=None)) == 1
-    assert repo.resolve_fault("L1", FaultKind.LAMP_FAILURE, T0, by="crew") is None
 
 
 def test_a_failed_command_stays_failed_when_a_newer_change_comes(repo: Repository) -> None:

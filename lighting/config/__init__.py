@@ -1,0 +1,25 @@
+"""The controller's settings: one ``Settings`` object from a TOML file and the environment."""
+
+from lighting.config.runtime import (
+    CoapConfig,
+    ContactConfig,
+    DeliveryConfig,
+    FaultsConfig,
+    IngestConfig,
+    MqttConfig,
+    RetentionConfig,
+)
+from lighting.config.settings import EXAMPLE_CONFIG, Settings, load_settings
+
+__all__ = [
+    "EXAMPLE_CONFIG",
+    "CoapConfig",
+    "ContactConfig",
+    "DeliveryConfig",
+    "FaultsConfig",
+    "IngestConfig",
+    "MqttConfig",
+    "RetentionConfig",
+    "Settings",
+    "load_settings",
+]

@@ -1,0 +1,116 @@
+"""The repository's foundation: the engine, its sessions, and the row-to-record mapping.
+
+Every part of the repository (lamps and delivery, faults, energy) is a mixin on
+``RepositoryBase``: each method is one transaction, and SQLAlchemy errors leave as
+``StorageError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, SQLModel, create_engine
+
+from lighting.errors import StorageError
+from lighting.storage.tables import ChangeRow, CommandRow, FaultRow, IncidentRow, LampRow
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"check_same_thread": False})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError, ValueError) as err:
+        raise StorageError(f"cannot open database {url!r}: {err}") from err
+    return engine
+
+
+def row_id(row: FaultRow | CommandRow | ChangeRow | IncidentRow) -> int:
+    if row.id is None:
+        raise StorageError(f"{type(row).__name__} has no id: it was not flushed")
+    return row.id
+
+
+_Rec = TypeVar("_Rec", bound="DataclassInstance")
+
+
+def to_record(cls: type[_Rec], row: object, **given: object) -> _Rec:
+    """A record from a row: each field of the record from the row's attribute of that name,
+    unless given."""
+    values = {
+        f.name: given[f.name] if f.name in given else getattr(row, f.name)
+        for f in dataclasses.fields(cls)
+    }
+    return cls(**values)
+
+
+class RepositoryBase:
+    """The engine and its transactions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, create: bool = True) -> Self:
+        repo = cls(make_engine(url))
+        if create:
+            repo.create_schema()
+        return repo
+
+    @classmethod
+    def open_existing(cls, url: str) -> Self:
+        """Open a database that the controller has already set up; never create one (a
+        mistyped path must not become an empty database that shows nothing wrong)."""
+        parsed = make_url(url)
+        path = parsed.database if parsed.get_backend_name() == "sqlite" else None
+        if path not in (None, "", ":memory:") and not Path(str(path)).exists():
+            raise StorageError(f"{url} is not a citylight database (no such file): check --db")
+        repo = cls(make_engine(url))
+        try:
+            present = inspect(repo.engine).has_table(LampRow.__tablename__)
+        except SQLAlchemyError as err:
+            repo.close()
+            raise StorageError(f"cannot open database {url!r}: {err}") from err
+        if not present:
+            repo.close()
+            raise StorageError(f"{url} is not a citylight database (no lamp table): check --db")
+        return repo
+
+    def create_schema(self) -> None:
+        try:
+            SQLModel.metadata.create_all(self.engine)
+        except SQLAlchemyError as err:
+            raise StorageError(f"cannot create the schema: {err}") from err
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        try:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except SQLAlchemyError as err:
+            raise StorageError(f"database error: {err}") from err
