@@ -29,6 +29,7 @@ from typing import Any, Self
 
 from lighting.config import Settings
 from lighting.controller.delivery import DeliveryEngine
+from lighting.controller.events import EventHub
 from lighting.controller.faults import CONTROLLER, FaultBook
 from lighting.controller.ingest import Ingest, ReportWriter
 from lighting.controller.registry import Registry
@@ -64,6 +65,8 @@ class Controller:
         self.clock = clock
         self.monotonic = monotonic
         self.counters = Counters()
+        self.events = EventHub(self.counters)
+        """The controller's notices (lamp states, faults, incidents) for every listener."""
         self.registry = Registry()
         self._stack = AsyncExitStack()
         self._tasks: asyncio.TaskGroup | None = None
@@ -71,6 +74,7 @@ class Controller:
         self._store: Store | None = None
         self.delivery: DeliveryEngine | None = None
         self.faults: FaultBook | None = None
+        self.ingest: Ingest | None = None
         self.transport: CoapTransport | None = None
         self._scheduler: NightScheduler | None = None
         self._delivery_loop: asyncio.Task[None] | None = None
@@ -113,7 +117,7 @@ class Controller:
                 monotonic=self.monotonic,
             )
             self.delivery.load(lamps, await store.call(repository.zone_levels))
-            transport.handler = Ingest(
+            transport.handler = self.ingest = Ingest(
                 self.registry,
                 store,
                 self.faults,

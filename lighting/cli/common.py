@@ -1,0 +1,105 @@
+"""What every ``lighting`` command shares: the typer app, its options, settings and database
+opening, and printing with documented exit codes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lighting.config import Settings, load_settings
+from lighting.const import EXIT_NONE, EXIT_REFUSED, EXIT_USAGE
+from lighting.errors import LightingError
+from lighting.storage import Repository
+from lighting.views import to_json
+
+log = logging.getLogger(__name__)
+_R = TypeVar("_R")
+
+EXIT_INVALID = 1  # lighting validate: the calendars have errors
+
+app = typer.Typer(
+    name="lighting",
+    help="citylight: street lighting over NB-IoT, from the plan to the lamp and back.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML configuration (default: the packaged example)."),
+]
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Database URL; overrides the configuration's.")
+]
+Format = Literal["table", "json"]
+FormatOption = Annotated[str, typer.Option("--format", "-f", help="table or json")]
+LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning, error")]
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def get_settings(config: Path | None, db: str | None = None) -> Settings:
+    try:
+        settings = load_settings(config)
+    except LightingError as error:
+        err.print(f"[red]configuration error:[/] {error}")
+        raise typer.Exit(EXIT_USAGE) from error
+    # An option on the command line beats the file and the environment.
+    return settings.model_copy(update={"database_url": db}) if db else settings
+
+
+def get_format(value: str) -> Format:
+    if value not in ("table", "json"):
+        err.print(f"[red]unknown format {value!r}[/]: use table or json")
+        raise typer.Exit(EXIT_USAGE)
+    return "json" if value == "json" else "table"
+
+
+@contextlib.contextmanager
+def opened(settings: Settings) -> Iterator[Repository]:
+    """The existing database of ``settings``, closed afterwards; exit 3 if it cannot be."""
+    try:
+        repo = Repository.open_existing(settings.database_url)
+    except LightingError as error:
+        err.print(f"[red]database error:[/] {error}")
+        raise typer.Exit(EXIT_REFUSED) from error
+    try:
+        yield repo
+    finally:
+        repo.close()
+
+
+@contextlib.contextmanager
+def reading(config: Path | None, db: str | None) -> Iterator[tuple[Settings, Repository]]:
+    """Settings and their database, for a command that reads the record."""
+    settings = get_settings(config, db)
+    with opened(settings) as repo:
+        yield settings, repo
+
+
+def show(
+    found: Sequence[_R], shown: Format, as_dict: Callable[[_R], Mapping[str, Any]], table: Table
+) -> None:
+    """Print records as JSON or as a table; exit 1 when there are none (documented)."""
+    if shown == "json":
+        typer.echo(to_json(as_dict(record) for record in found))
+    else:
+        out.print(table)
+    if not found:
+        raise typer.Exit(EXIT_NONE)
