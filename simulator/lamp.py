@@ -43,14 +43,21 @@ class Lamp:
     last_command_id: int | None = None
     faults: set[FaultKind] = field(default_factory=set)
     commands_applied: int = 0
+    relay_stuck: bool | None = None
+    """A relay welded shut (True: lit at full power whatever the level, a day-burner) or
+    open (False: dark whatever the level). The lamp does not know: it reports its level."""
+    power_scale: float = 1.0
+    """Power drawn against the rated power at a level: above 1 an ageing driver, below 1 a
+    partly failed LED array. The lamp does not know either."""
     _clock: float | None = None
 
     @property
     def power_w(self) -> float:
         """Power drawn now: proportional to the level, none when the lamp has failed."""
-        if self.level == 0 or FaultKind.LAMP_FAILURE in self.faults:
+        if FaultKind.LAMP_FAILURE in self.faults or self.relay_stuck is False:
             return 0.0
-        return self.spec.wattage * self.level / 100
+        level = 100 if self.relay_stuck else self.level
+        return self.spec.wattage * level / 100 * self.power_scale
 
     def advance(self, now: float) -> None:
         """Integrate energy and burning time up to ``now``."""

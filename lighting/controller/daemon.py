@@ -28,10 +28,11 @@ from types import TracebackType
 from typing import Any, Self
 
 from lighting.config import Settings
+from lighting.const import ACTIVE
 from lighting.controller.delivery import DeliveryEngine
 from lighting.controller.events import EventHub
 from lighting.controller.faults import CONTROLLER, FaultBook
-from lighting.controller.ingest import Ingest, ReportWriter
+from lighting.controller.ingest import Ingest, ReportWriter, lamp_notice
 from lighting.controller.registry import Registry
 from lighting.controller.scheduling import NightScheduler
 from lighting.metrics import Counters
@@ -90,9 +91,15 @@ class Controller:
             repository = await asyncio.to_thread(Repository.open, settings.database_url)
             store = self._store = await self._stack.enter_async_context(Store(repository))
             lamps = await store.call(repository.lamps)
-            faults = await store.call(repository.faults)
+            faults = await store.call(repository.faults, status=ACTIVE)
             self.registry.load(lamps, faults, self.monotonic())
-            self.faults = FaultBook(store, self.clock)
+            self.faults = FaultBook(
+                store,
+                self.clock,
+                events=self.events,
+                registry=self.registry,
+                rules=settings.faults,
+            )
             writer = ReportWriter(
                 store,
                 batch_size=settings.ingest.batch_size,
@@ -126,6 +133,7 @@ class Controller:
                 clock=self.clock,
                 monotonic=self.monotonic,
                 delivery=self.delivery,
+                events=self.events,
             )
             self.transport = await self._stack.enter_async_context(transport)
             self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
@@ -259,13 +267,18 @@ class Controller:
             entry.in_contact = False
         ids = [entry.lamp_id for entry in overdue]
         await self.store.call(self.repository.set_contact, ids, False)
-        for entry in overdue:
-            if entry.in_contact:
-                continue  # it reported while the database was being written
-            silent = self.settings.contact.missed_reports * entry.report_period_s
-            await self.faults.open(
-                entry.lamp_id, FaultKind.COMMS_LOST, CONTROLLER, f"no report for {silent} s"
-            )
+        # A lamp may have reported while the database was being written.
+        still = [entry for entry in overdue if not entry.in_contact]
+        by_period: dict[int, list[str]] = {}
+        for entry in still:
+            by_period.setdefault(entry.report_period_s, []).append(entry.lamp_id)
+        missed = self.settings.contact.missed_reports
+        for period, lamp_ids in by_period.items():
+            detail = f"no report for {missed * period} s"
+            await self.faults.open_many(lamp_ids, FaultKind.COMMS_LOST, CONTROLLER, detail)
+        slack = self.settings.faults.power_slack_w
+        for entry in still:
+            self.events.emit(lamp_notice(entry, self.clock(), slack))
         log.warning("%d lamps out of contact: %s", len(ids), ", ".join(ids[:10]))
         return ids
 

@@ -37,6 +37,7 @@ from lighting.config import DeliveryConfig
 from lighting.const import ACKNOWLEDGED, FAILED, SUPERSEDED
 from lighting.controller.faults import CONTROLLER, FaultBook
 from lighting.controller.registry import LampEntry, Registry
+from lighting.controller.rules import Expectation
 from lighting.errors import DeliveryError
 from lighting.metrics import Counters
 from lighting.model import Command, FaultKind, StateReport
@@ -92,6 +93,7 @@ class DeliveryEngine:
         self._rng = rng or random.Random()
         self.desired: dict[str, int] = {}
         self.zone_levels: dict[str, int] = {}
+        self._desired_at: dict[str, float] = {}
         """The latest level ordered for each zone: what a lamp joining the zone is given."""
         self._pending: dict[str, Pending] = {}
         self._in_flight: dict[str, Pending] = {}
@@ -127,6 +129,7 @@ class DeliveryEngine:
             if lamp.desired_level is None:
                 continue
             self.desired[lamp.lamp_id] = lamp.desired_level
+            self._desired_at[lamp.lamp_id] = self._monotonic()
             if lamp.unreachable:
                 self._unreachable.add(lamp.lamp_id)
             if lamp.desired_command_id is not None and not lamp.delivered:
@@ -161,6 +164,7 @@ class DeliveryEngine:
         now = self._monotonic()
         for lamp in lamps:
             self.desired[lamp.lamp_id] = level
+            self._desired_at[lamp.lamp_id] = now
             self._zone_of[lamp.lamp_id] = zone
             self._mismatch_since.pop(lamp.lamp_id, None)
             self._resends.pop(lamp.lamp_id, None)
@@ -179,6 +183,8 @@ class DeliveryEngine:
         level = self.desired.get(lamp_id, self.zone_levels.get(entry.zone))
         repo = self._store.repository
         while level is not None:
+            if self.desired.get(lamp_id) != level:
+                self._desired_at[lamp_id] = self._monotonic()
             self.desired[lamp_id] = level
             command_id = await self._store.call(
                 repo.new_command, lamp_id, level, reason, self._clock()
@@ -195,6 +201,16 @@ class DeliveryEngine:
         log.info("lamp %s: sending %d%% again (%s)", entry.lamp_id, level, reason)
         self._queue(Pending(entry.lamp_id, Command(command_id, level), None), self._monotonic())
         self._wake.set()
+
+    def expectation(self, entry: LampEntry, settle_s: float) -> Expectation | None:
+        """What the lamp should do now, for the fault rules; None if it was never told."""
+        level = self.desired.get(entry.lamp_id)
+        if level is None:
+            return None
+        since = self._desired_at.get(entry.lamp_id)
+        busy = entry.lamp_id in self._pending or entry.lamp_id in self._in_flight
+        settled = not busy and since is not None and self._monotonic() - since >= settle_s
+        return Expectation(level=level, settled=settled, wattage=entry.wattage)
 
     async def wait_settled(self, change_id: int) -> None:
         """Wait until every command of the change is acknowledged or parked (unreachable,

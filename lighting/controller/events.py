@@ -41,6 +41,10 @@ class Subscription:
     async def get(self) -> Notice:
         return await self._queue.get()
 
+    def get_nowait(self) -> Notice:
+        """The oldest waiting notice; ``asyncio.QueueEmpty`` if there is none."""
+        return self._queue.get_nowait()
+
     def pending(self) -> int:
         return self._queue.qsize()
 

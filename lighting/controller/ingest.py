@@ -16,11 +16,14 @@ from datetime import datetime
 
 from lighting.const import SOURCE_CONTROLLER
 from lighting.controller.delivery import DeliveryEngine
+from lighting.controller.events import EventHub
 from lighting.controller.faults import FaultBook
 from lighting.controller.registry import LampEntry, Registry
+from lighting.controller.rules import judge
 from lighting.errors import StorageError
 from lighting.metrics import Counters
 from lighting.model import FaultEvent, FaultKind, Registration, StateReport
+from lighting.notices import LampNotice
 from lighting.storage import Store
 from lighting.storage.repository import NEWEST
 from lighting.transports import Target
@@ -89,6 +92,7 @@ class Ingest:
         clock: Callable[[], datetime],
         monotonic: Callable[[], float],
         delivery: DeliveryEngine,
+        events: EventHub,
     ) -> None:
         self._registry = registry
         self._store = store
@@ -98,6 +102,7 @@ class Ingest:
         self._clock = clock
         self._monotonic = monotonic
         self._delivery = delivery
+        self._events = events
 
     async def on_registration(self, registration: Registration, address: str, port: int) -> bool:
         new = await self._store.call(
@@ -111,6 +116,9 @@ class Ingest:
             last_heard=self._monotonic(),
             last_uplink=self._monotonic(),
             queue_mode=registration.queue_mode,
+            latitude=registration.latitude,
+            longitude=registration.longitude,
+            wattage=registration.wattage,
         )
         was_out = (
             registration.lamp_id in self._registry
@@ -142,8 +150,13 @@ class Ingest:
         await self._delivery.heard_from(entry)
         if stored == NEWEST:
             # Only the lamp's latest word counts: a late report must not close a live fault.
+            entry.level, entry.power_w = report.level, report.power_w
             await self._faults.reconcile(entry, report.faults)
+            rules = self._faults.rules
+            expected = self._delivery.expectation(entry, rules.settle_s)
+            await self._faults.judge(entry, judge(report, expected, rules))
             await self._delivery.reported(entry, report)
+            self._events.emit(lamp_notice(entry, self._clock(), rules.power_slack_w))
 
     async def on_fault(self, event: FaultEvent) -> None:
         entry = self._registry.get(event.lamp_id)
@@ -157,3 +170,21 @@ class Ingest:
     async def _back_in_contact(self, entry: LampEntry) -> None:
         log.info("lamp %s is back in contact", entry.lamp_id)
         await self._faults.resolve(entry.lamp_id, FaultKind.COMMS_LOST, by=SOURCE_CONTROLLER)
+        self._events.emit(lamp_notice(entry, self._clock(), self._faults.rules.power_slack_w))
+
+
+def lamp_notice(entry: LampEntry, at: datetime, slack_w: float) -> LampNotice:
+    """The lamp's state as the controller knows it, for the event hub."""
+    power = entry.power_w
+    return LampNotice(
+        lamp_id=entry.lamp_id,
+        zone=entry.zone,
+        latitude=entry.latitude,
+        longitude=entry.longitude,
+        level=entry.level,
+        power_w=power,
+        lit=power is not None and power > slack_w,
+        in_contact=entry.in_contact,
+        faults=frozenset(entry.lamp_faults | entry.inferred),
+        at=at,
+    )

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from lighting.const import SOURCE_LAMP
+from lighting.controller.rules import JUDGED
 from lighting.errors import UnknownLampError
 from lighting.model import FaultKind
 from lighting.storage import FaultRecord, LampRecord
@@ -30,6 +32,17 @@ class LampEntry:
     Unlike ``last_heard`` it is not seeded at start-up: a sleepy lamp's wake window is
     known only from a real uplink."""
     lamp_faults: set[FaultKind] = field(default_factory=set)
+    """Faults the lamp says it has (open in the record)."""
+    latitude: float = 0.0
+    longitude: float = 0.0
+    wattage: float = 0.0
+    level: int | None = None
+    """The level of the lamp's newest report."""
+    power_w: float | None = None
+    inferred: set[FaultKind] = field(default_factory=set)
+    """Faults the controller found from the lamp's reports (open in the record)."""
+    streaks: dict[FaultKind, int] = field(default_factory=dict)
+    """Reports in a row that showed (positive) or did not show (negative) each symptom."""
 
     @property
     def lamp_id(self) -> str:
@@ -59,16 +72,26 @@ class Registry:
                 last_heard=now,
                 in_contact=lamp.in_contact,
                 queue_mode=lamp.queue_mode,
+                latitude=lamp.latitude,
+                longitude=lamp.longitude,
+                wattage=lamp.wattage,
+                level=lamp.level,
+                power_w=lamp.power_w,
             )
         for fault in faults:
             entry = self._lamps.get(fault.lamp_id)
-            if entry is not None and fault.source == "lamp":
+            if entry is None:
+                continue
+            if fault.source == SOURCE_LAMP:
                 entry.lamp_faults.add(fault.kind)
+            elif fault.kind in JUDGED:
+                entry.inferred.add(fault.kind)
 
     def upsert(self, entry: LampEntry) -> None:
         old = self._lamps.get(entry.lamp_id)
         if old is not None:
-            entry.lamp_faults = old.lamp_faults
+            entry.lamp_faults, entry.inferred = old.lamp_faults, old.inferred
+            entry.level, entry.power_w = old.level, old.power_w
         self._lamps[entry.lamp_id] = entry
 
     def get(self, lamp_id: str) -> LampEntry:
@@ -82,6 +105,10 @@ class Registry:
 
     def in_zone(self, zone: str) -> list[LampEntry]:
         return [entry for entry in self._lamps.values() if entry.zone == zone]
+
+    def cell_size(self, cell: str) -> int:
+        """How many known lamps the cell serves."""
+        return sum(1 for entry in self._lamps.values() if entry.cell == cell)
 
     def heard(self, lamp_id: str, now: float) -> bool:
         """Note an uplink from the lamp; True if it was out of contact until now."""

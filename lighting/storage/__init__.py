@@ -6,6 +6,7 @@ from lighting.storage.records import (
     CommandOutcome,
     CommandRecord,
     FaultRecord,
+    IncidentRecord,
     LampRecord,
 )
 from lighting.storage.repository import Repository, make_engine
@@ -17,6 +18,7 @@ __all__ = [
     "CommandOutcome",
     "CommandRecord",
     "FaultRecord",
+    "IncidentRecord",
     "LampRecord",
     "Repository",
     "Store",

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-
-import pytest
 
 from lighting.model import Registration, StateReport
 from lighting.storage import CommandOutcome, Repository
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def repo(request: pytest.FixtureRequest, db_url: str) -> Iterator[Repository]:
-    url = db_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    repository = Repository.open(url)
-    yield repository
-    repository.close()
 
 
 def _register(repo: Repository, lamp_id: str = "L1", zone: str = "centre") -> None:
