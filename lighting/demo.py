@@ -21,8 +21,9 @@ from rich.console import Console
 from lighting.config import load_settings
 from lighting.controller import Controller, night_of, utc_now
 from lighting.errors import LightingError
+from lighting.faultviews import faults_table
 from lighting.model import FaultKind
-from lighting.views import change_line, faults_table, lamps_table, plans_table
+from lighting.views import change_line, lamps_table, plans_table
 from simulator import Simulator, build_fleet
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,6 @@ from lighting.storage import (
     ChangeRecord,
     ChangeSummary,
     CommandRecord,
-    FaultRecord,
     LampRecord,
 )
 from schedules import (
@@ -34,54 +33,15 @@ from schedules import (
 )
 
 
-def _local(instant: datetime | None, tz: tzinfo | None, fmt: str = "%m-%d %H:%M") -> str:
+def local_time(instant: datetime | None, tz: tzinfo | None, fmt: str = "%m-%d %H:%M") -> str:
     if instant is None:
         return "-"
     shown = instant.astimezone(tz) if tz is not None else instant
     return shown.strftime(fmt)
 
 
-def _zone_name(tz: tzinfo | None) -> str:
+def zone_label(tz: tzinfo | None) -> str:
     return "UTC" if tz is None else str(tz)
-
-
-def fault_dict(fault: FaultRecord) -> dict[str, Any]:
-    return {
-        "id": fault.fault_id,
-        "lamp": fault.lamp_id,
-        "zone": fault.zone,
-        "kind": fault.kind.slug,
-        "code": int(fault.kind),
-        "severity": str(fault.severity),
-        "source": fault.source,
-        "status": fault.status,
-        "since": fault.opened_at.isoformat(),
-        "last_seen": fault.last_seen_at.isoformat(),
-        "resolved_at": None if fault.resolved_at is None else fault.resolved_at.isoformat(),
-        "count": fault.count,
-        "latitude": fault.latitude,
-        "longitude": fault.longitude,
-        "position": [fault.latitude, fault.longitude],
-        "detail": fault.detail,
-    }
-
-
-def faults_table(faults: Sequence[FaultRecord], tz: tzinfo | None = None) -> Table:
-    table = Table(title=f"{len(faults)} faults (times in {_zone_name(tz)})", title_justify="left")
-    for column in ("id", "lamp", "zone", "kind", "severity", "since", "n", "lat,lon"):
-        table.add_column(column, justify="right" if column in {"id", "n"} else "left")
-    for f in faults:
-        table.add_row(
-            str(f.fault_id),
-            f.lamp_id,
-            f.zone,
-            f.kind.slug,
-            str(f.severity),
-            _local(f.opened_at, tz),
-            str(f.count),
-            f"{f.latitude:.5f},{f.longitude:.5f}",
-        )
-    return table
 
 
 def lamp_dict(lamp: LampRecord) -> dict[str, Any]:
@@ -105,7 +65,7 @@ def lamps_table(
     lamps: Sequence[LampRecord], tz: tzinfo | None = None, title: str | None = None
 ) -> Table:
     heading = title or f"{len(lamps)} lamps"
-    table = Table(title=f"{heading} (times in {_zone_name(tz)})", title_justify="left")
+    table = Table(title=f"{heading} (times in {zone_label(tz)})", title_justify="left")
     for column in ("lamp", "zone", "cell", "level %", "power W", "energy Wh", "status", "seen"):
         table.add_column(column, justify="right" if column[-1] in "%Wh" else "left")
     for lamp in lamps:
@@ -117,7 +77,7 @@ def lamps_table(
             "-" if lamp.power_w is None else f"{lamp.power_w:.1f}",
             "-" if lamp.energy_wh is None else f"{lamp.energy_wh:.2f}",
             lamp.status,
-            _local(lamp.last_seen, tz, "%H:%M:%S"),
+            local_time(lamp.last_seen, tz, "%H:%M:%S"),
         )
     return table
 
@@ -463,7 +423,7 @@ def command_dict(command: CommandRecord) -> dict[str, Any]:
 
 def commands_table(commands: Sequence[CommandRecord], tz: tzinfo | None = None) -> Table:
     table = Table(
-        title=f"{len(commands)} commands (times in {_zone_name(tz)})", title_justify="left"
+        title=f"{len(commands)} commands (times in {zone_label(tz)})", title_justify="left"
     )
     for column in ("id", "lamp", "level", "sent", "outcome", "tries", "ms", "reason"):
         table.add_column(
@@ -474,7 +434,7 @@ def commands_table(commands: Sequence[CommandRecord], tz: tzinfo | None = None) 
             str(c.command_id),
             c.lamp_id,
             str(c.level),
-            _local(c.created_at, tz, "%m-%d %H:%M:%S"),
+            local_time(c.created_at, tz, "%m-%d %H:%M:%S"),
             c.outcome,
             str(c.attempts),
             "-" if c.latency_ms is None else f"{c.latency_ms:.0f}",
@@ -503,7 +463,7 @@ def change_summary_dict(summary: ChangeSummary) -> dict[str, Any]:
 
 def changes_table(summaries: Sequence[ChangeSummary], tz: tzinfo | None = None) -> Table:
     table = Table(
-        title=f"{len(summaries)} changes (times in {_zone_name(tz)}): ack acknowledged, "
+        title=f"{len(summaries)} changes (times in {zone_label(tz)}): ack acknowledged, "
         "wait pending, old superseded, s to the last acknowledgement",
         title_justify="left",
     )
@@ -515,7 +475,7 @@ def changes_table(summaries: Sequence[ChangeSummary], tz: tzinfo | None = None) 
             str(c.change_id),
             c.zone,
             str(c.level),
-            _local(c.started_at, tz, "%m-%d %H:%M"),
+            local_time(c.started_at, tz, "%m-%d %H:%M"),
             str(c.total),
             str(s.acknowledged),
             str(s.pending),

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -19,6 +20,7 @@ from lighting.const import EXIT_NONE, EXIT_REFUSED, EXIT_USAGE
 from lighting.errors import LightingError
 from lighting.storage import Repository
 from lighting.views import to_json
+from schedules import ScheduleError, parse_duration
 
 log = logging.getLogger(__name__)
 _R = TypeVar("_R")
@@ -103,3 +105,22 @@ def show(
         out.print(table)
     if not found:
         raise typer.Exit(EXIT_NONE)
+
+
+def parse_since(text: str | None, tz: tzinfo, now: datetime) -> datetime | None:
+    """``--since``: an ISO time (read in the site's zone when it has no offset) or a time
+    back from now (``90min``, ``12h``, ``3d``); exit 2 with the reason otherwise."""
+    if text is None:
+        return None
+    try:
+        if text.endswith("d") and text[:-1].isdigit():
+            return now - timedelta(days=int(text[:-1]))
+        return now - parse_duration(text)
+    except ScheduleError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        err.print(f"[red]--since {text!r}[/] is neither an ISO time nor a duration like 12h or 3d")
+        raise typer.Exit(EXIT_USAGE) from error
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)

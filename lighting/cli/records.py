@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -13,46 +12,25 @@ from lighting.cli.common import (
     DbOption,
     FormatOption,
     app,
-    err,
     get_format,
     get_settings,
     opened,
+    parse_since,
     reading,
     show,
 )
-from lighting.const import EXIT_USAGE
+from lighting.controller import utc_now
 from lighting.views import (
     change_summary_dict,
     changes_table,
     command_dict,
     commands_table,
-    fault_dict,
-    faults_table,
     lamp_dict,
     lamps_table,
 )
 from simulator.cli import sim as sim_command
 
 log = logging.getLogger(__name__)
-
-
-@app.command()
-def faults(
-    config: ConfigOption = None,
-    db: DbOption = None,
-    zone: Annotated[str | None, typer.Option(help="Only this zone.")] = None,
-    lamp: Annotated[str | None, typer.Option(help="Only this lamp.")] = None,
-    status: Annotated[str, typer.Option(help="open, resolved or all.")] = "open",
-    fmt: FormatOption = "table",
-) -> None:
-    """List faults (open ones by default), newest first. Exit 1 when there are none."""
-    shown = get_format(fmt)
-    if status not in ("open", "resolved", "all"):
-        err.print(f"[red]unknown status {status!r}[/]: use open, resolved or all")
-        raise typer.Exit(EXIT_USAGE)
-    with reading(config, db) as (settings, repo):
-        found = repo.faults(status=None if status == "all" else status, zone=zone, lamp_id=lamp)
-    show(found, shown, fault_dict, faults_table(found, settings.site_value.tzinfo))
 
 
 @app.command()
@@ -77,7 +55,9 @@ def commands(
     zone: Annotated[str | None, typer.Option(help="Only lamps of this zone.")] = None,
     since: Annotated[
         str | None,
-        typer.Option(help="Only commands created since (ISO time, e.g. 2026-11-24T18:00+08:00)."),
+        typer.Option(
+            help="Only commands created since: an ISO time (2026-11-24T18:00) or 12h, 3d."
+        ),
     ] = None,
     change: Annotated[int | None, typer.Option(help="Only this change.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 200,
@@ -87,13 +67,7 @@ def commands(
     shown = get_format(fmt)
     settings = get_settings(config, db)
     tz = settings.site_value.tzinfo
-    try:
-        start = None if since is None else datetime.fromisoformat(since)
-    except ValueError as error:
-        err.print(f"[red]--since {since!r} is not an ISO time")
-        raise typer.Exit(EXIT_USAGE) from error
-    if start is not None and start.tzinfo is None:
-        start = start.replace(tzinfo=tz)  # a local time of the site
+    start = parse_since(since, tz, utc_now())
     with opened(settings) as repo:
         found = repo.commands(lamp_id=lamp, zone=zone, since=start, change_id=change, limit=limit)
     show(found, shown, command_dict, commands_table(found, tz))

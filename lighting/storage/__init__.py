@@ -8,6 +8,7 @@ from lighting.storage.records import (
     FaultRecord,
     IncidentRecord,
     LampRecord,
+    ReportRecord,
 )
 from lighting.storage.repository import Repository, make_engine
 from lighting.storage.store import Store
@@ -20,6 +21,7 @@ __all__ = [
     "FaultRecord",
     "IncidentRecord",
     "LampRecord",
+    "ReportRecord",
     "Repository",
     "Store",
     "make_engine",

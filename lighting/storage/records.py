@@ -41,6 +41,22 @@ class LampRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportRecord:
+    """One stored state report of a lamp."""
+
+    lamp_id: str
+    boot: int
+    seq: int
+    received_at: datetime
+    level: int
+    power_w: float
+    energy_wh: float
+    burning_s: int
+    voltage_v: float | None
+    faults: tuple[FaultKind, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FaultRecord:
     fault_id: int
     lamp_id: str

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from lighting.const import ACKNOWLEDGED, FAILED, PENDING, SUPERSEDED
 from lighting.errors import StorageError
-from lighting.model import Registration, StateReport
+from lighting.model import FaultKind, Registration, StateReport
 from lighting.storage.base import make_engine, row_id, to_record
 from lighting.storage.faults import FaultStore
 from lighting.storage.records import (
@@ -26,6 +26,7 @@ from lighting.storage.records import (
     CommandOutcome,
     CommandRecord,
     LampRecord,
+    ReportRecord,
 )
 from lighting.storage.tables import (
     ChangeRow,
@@ -169,6 +170,37 @@ class Repository(FaultStore):
                     outcome.append(LATE)
                 s.add(lamp)
         return outcome
+
+    def reports(
+        self,
+        lamp_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[ReportRecord]:
+        """A lamp's stored reports, newest first."""
+        with self._session() as s:
+            query = select(ReportRow).where(ReportRow.lamp_id == lamp_id)
+            if since is not None:
+                query = query.where(col(ReportRow.received_at) >= since)
+            if until is not None:
+                query = query.where(col(ReportRow.received_at) <= until)
+            query = query.order_by(
+                col(ReportRow.received_at).desc(),
+                col(ReportRow.boot).desc(),
+                col(ReportRow.seq).desc(),
+            ).limit(limit)
+            return [
+                to_record(
+                    ReportRecord,
+                    row,
+                    faults=tuple(
+                        FaultKind.from_slug(slug) for slug in row.faults.split(",") if slug
+                    ),
+                )
+                for row in s.exec(query)
+            ]
 
     def touch(self, lamp_id: str, now: datetime) -> None:
         """Record that a lamp was heard from (any uplink)."""
