@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from lighting.model import Severity
 from lighting.storage import (
     CommandRecord,
     FaultRecord,
@@ -70,27 +72,50 @@ def _distance(metres: float) -> str:
     return f"{metres / 1000:.2f} km" if metres >= 1000 else f"{metres:.0f} m"
 
 
+_SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold red",
+    Severity.MAJOR: "red",
+    Severity.MINOR: "yellow",
+    Severity.WARNING: "cyan",
+}
+
+
+def _status(fault: FaultRecord) -> str:
+    shown = fault.status
+    if fault.count > 1:
+        shown += f" x{fault.count}"
+    if fault.incident_id is not None:
+        shown += f" (incident {fault.incident_id})"
+    return shown
+
+
 def faults_table(
     faults: Sequence[FaultRecord], tz: tzinfo | None = None, distances: Distances | None = None
 ) -> Table:
-    table = Table(title=f"{len(faults)} faults (times in {zone_label(tz)})", title_justify="left")
-    columns = ["id", "lamp", "zone", "kind", "severity", "status", "since", "n", "lat,lon"]
+    """Faults for a person, in 80 columns: the position is in ``faults show``, JSON, CSV and
+    GeoJSON; with ``--near`` the distance is shown instead."""
+    table = Table(
+        title=f"{len(faults)} faults (times in {zone_label(tz)})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    columns = ["id", "lamp", "zone", "kind", "severity", "status", "since"]
     if distances is not None:
         columns.append("away")
     for column in columns:
-        table.add_column(column, justify="right" if column in {"id", "n", "away"} else "left")
+        table.add_column(
+            column, justify="right" if column in {"id", "away"} else "left", no_wrap=True
+        )
     for f in faults:
-        status = f.status if f.incident_id is None else f"{f.status} (incident {f.incident_id})"
-        row = [
+        row: list[str | Text] = [
             str(f.fault_id),
             f.lamp_id,
             f.zone,
             f.kind.slug,
-            str(f.severity),
-            status,
+            Text(str(f.severity), style=_SEVERITY_STYLE[f.severity]),
+            _status(f),
             local_time(f.opened_at, tz),
-            str(f.count),
-            f"{f.latitude:.5f},{f.longitude:.5f}",
         ]
         if distances is not None:
             row.append(_distance(distances[f.fault_id]))
