@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import planning, udp_limit
+from bench import ingest, planning, udp_limit
 
 
 def test_planning_plans_every_zone_and_night() -> None:
@@ -15,3 +15,11 @@ def test_planning_plans_every_zone_and_night() -> None:
 def test_the_udp_limit_counts_round_trips() -> None:
     figures = udp_limit.measure(seconds=0.3, window=8)
     assert figures["round_trips_per_s"] > 0
+
+
+def test_ingest_stores_every_report_it_counts() -> None:
+    figures = ingest.measure(lamps=5, reports=3)
+    # The 15 sent, and the lamps' own reports after registering that land meanwhile (at most
+    # two each).
+    assert 15 <= int(figures["stored"]) <= 25
+    assert figures["refused"] == 0

@@ -1,0 +1,92 @@
+"""Ingest: N simulated lamps send reports over CoAP as fast as the controller takes them;
+how many reports per second are stored (each in a batch, before it is answered), and how
+long the controller's event loop ever waited (controller and simulator in one process).
+
+The loop lag is measured by a task that asks to wake every 10 ms: the largest delay past
+that is the longest stall anything on the loop suffered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from lighting.config import load_settings
+from lighting.controller import Controller
+from lighting.demo import free_udp_port
+from simulator import LampNode, Simulator, build_fleet
+
+TICK_S = 0.01
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _lag(worst: list[float], stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        asked = loop.time()
+        await asyncio.sleep(TICK_S)
+        worst[0] = max(worst[0], loop.time() - asked - TICK_S)
+
+
+async def _send(node: LampNode, count: int) -> None:
+    for _ in range(count):
+        await node.send_report()
+
+
+async def _run(lamps: int, reports: int, database_url: str) -> dict[str, float | str]:
+    port = free_udp_port()
+    settings = load_settings(
+        None,
+        database_url=database_url,
+        coap={"host": "127.0.0.1", "port": port, "ack_timeout_s": 2.0, "max_retransmit": 4},
+        contact={"missed_reports": 1000},
+    )
+    specs = build_fleet(
+        lamps, zones=["centre"], base_address="127.61.0.1", port=port, report_period_s=3600
+    )
+    async with Controller(settings) as controller, Simulator(specs, controller.address) as sim:
+        async with asyncio.timeout(600):
+            await sim.wait_registered()
+        before = controller.counters["reports.newest"]
+        worst, stop = [0.0], asyncio.Event()
+        lag = asyncio.create_task(_lag(worst, stop))
+        cpu0, t0 = _cpu(), time.monotonic()
+        async with asyncio.timeout(600):
+            await asyncio.gather(*(_send(node, reports) for node in sim.nodes.values()))
+        elapsed = time.monotonic() - t0
+        cpu = _cpu() - cpu0
+        stop.set()
+        await lag
+        stored = controller.counters["reports.newest"] - before
+        batches = controller.counters.snapshot()
+    return {
+        "lamps": lamps,
+        "reports": lamps * reports,
+        "stored": stored,
+        "database": database_url.split(":", 1)[0],
+        "elapsed_s": round(elapsed, 2),
+        "reports_per_s": round(stored / elapsed),
+        "max_loop_lag_ms": round(worst[0] * 1000, 1),
+        "cpu_s": round(cpu, 2),
+        "refused": sum(v for k, v in batches.items() if k.startswith("coap.refused")),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def measure(
+    lamps: int = 1000, reports: int = 10, database_url: str | None = None
+) -> dict[str, float | str]:
+    """Ingest ``reports`` reports from each of ``lamps`` lamps into ``database_url`` (a fresh
+    SQLite file when None)."""
+    os.environ.setdefault("AIOCOAP_REUSE_PORT", "0")
+    with tempfile.TemporaryDirectory() as workdir:
+        url = database_url or f"sqlite:///{Path(workdir) / 'ingest.db'}"
+        return asyncio.run(_run(lamps, reports, url))
