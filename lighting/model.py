@@ -32,14 +32,14 @@ def check_level(level: int, *, what: str = "level") -> int:
 
 def check_lamp_id(lamp_id: str) -> str:
     """Return ``lamp_id`` if it is 1 to 64 safe characters, else raise ``ProtocolError``."""
-    if not isinstance(lamp_id, str) or not _LAMP_ID.match(lamp_id):
+    if not isinstance(lamp_id, str) or not _LAMP_ID.fullmatch(lamp_id):
         raise ProtocolError(f"lamp id {lamp_id!r} must be 1 to 64 of A-Z a-z 0-9 . _ : -")
     return lamp_id
 
 
 def check_zone(zone: str) -> str:
     """Return ``zone`` if it is a lower-case slug of at most 64 characters."""
-    if not isinstance(zone, str) or not _ZONE.match(zone):
+    if not isinstance(zone, str) or not _ZONE.fullmatch(zone):
         raise ProtocolError(f"zone {zone!r} must be 1 to 64 of a-z 0-9 _ -")
     return zone
 

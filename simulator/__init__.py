@@ -3,6 +3,7 @@
 from simulator.errors import BindError, FleetError, SimulatorError
 from simulator.fleet import build_fleet, loopback_addresses
 from simulator.lamp import Lamp, LampSpec
+from simulator.mqtt import MqttOptions, MqttUplink
 from simulator.network import Cell
 from simulator.node import LampNode
 from simulator.runner import Simulator, ensure_fd_limit
@@ -14,6 +15,8 @@ __all__ = [
     "Lamp",
     "LampNode",
     "LampSpec",
+    "MqttOptions",
+    "MqttUplink",
     "Simulator",
     "SimulatorError",
     "build_fleet",

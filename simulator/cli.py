@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import os
 import signal
@@ -13,10 +14,19 @@ import typer
 from rich.console import Console
 
 from lighting.const import EXIT_REFUSED, EXIT_USAGE
+from lighting.errors import ProtocolError
 from lighting.model import FaultKind
 from simulator.errors import FleetError, SimulatorError
 from simulator.fleet import DEFAULT_ZONES, build_fleet
+from simulator.mqtt import MqttOptions
 from simulator.runner import Simulator
+
+
+class Uplink(enum.StrEnum):
+    """How the lamps' reports and fault events reach the controller."""
+
+    COAP = "coap"
+    MQTT = "mqtt"
 
 
 def _known(fleet: Simulator, lamp_id: str) -> str:
@@ -46,6 +56,13 @@ def sim(
     latency: Annotated[float, typer.Option(min=0, help="One-way latency of every cell, s.")] = 0.0,
     loss: Annotated[float, typer.Option(min=0, max=1, help="Datagram loss of every cell.")] = 0.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    uplink: Annotated[
+        Uplink, typer.Option(help="Reports and fault events over CoAP, or over an MQTT broker.")
+    ] = Uplink.COAP,
+    mqtt: Annotated[str, typer.Option(help="MQTT broker HOST:PORT (with --uplink mqtt).")] = (
+        "127.0.0.1:1883"
+    ),
+    mqtt_root: Annotated[str, typer.Option(help="MQTT topic root.")] = "citylight",
 ) -> None:
     """Run a simulated fleet of lamps, each a CoAP endpoint on its own loopback address."""
     logging.basicConfig(
@@ -60,6 +77,17 @@ def sim(
     if not host or not ctl_port.isdigit():
         err.print(f"[red]--controller {controller!r} must be HOST:PORT")
         raise typer.Exit(EXIT_USAGE)
+    options = None
+    if uplink is Uplink.MQTT:
+        broker_host, _, broker_port = mqtt.rpartition(":")
+        if not broker_host or not broker_port.isdigit():
+            err.print(f"[red]--mqtt {mqtt!r} must be HOST:PORT")
+            raise typer.Exit(EXIT_USAGE)
+        try:
+            options = MqttOptions(broker_host, int(broker_port), root=mqtt_root)
+        except ProtocolError as error:
+            err.print(f"[red]--mqtt-root {mqtt_root!r}: {error}")
+            raise typer.Exit(EXIT_USAGE) from error
 
     async def main() -> None:
         specs = build_fleet(
@@ -74,10 +102,12 @@ def sim(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        async with Simulator(specs, (host, int(ctl_port)), seed=seed) as fleet:
+        async with Simulator(specs, (host, int(ctl_port)), seed=seed, mqtt=options) as fleet:
             for cell in fleet.cells.values():
                 cell.latency_s, cell.loss = latency, loss
             out.print(f"{len(specs)} lamps from {base_address} port {port}; Ctrl-C to stop")
+            if options is not None:
+                out.print(f"reports and faults over MQTT to {mqtt} ({mqtt_root}/up/...)")
             for lamp_id in lamp_failure or []:
                 fleet.inject(_known(fleet, lamp_id), FaultKind.LAMP_FAILURE)
                 out.print(f"lamp {lamp_id}: lamp failure")

@@ -36,8 +36,10 @@ from lighting.protocol import (
     encode_report,
     uri,
 )
+from lighting.protocol.topics import UplinkKind
 from simulator.errors import BindError
 from simulator.lamp import Lamp, LampSpec
+from simulator.mqtt import MqttUplink
 from simulator.network import Cell, attach
 
 log = logging.getLogger(__name__)
@@ -116,8 +118,11 @@ class LampNode:
         clock: Callable[[], float],
         rng: random.Random,
         cell: Cell | None = None,
+        mqtt: MqttUplink | None = None,
     ) -> None:
         self.lamp = Lamp(spec)
+        self.mqtt = mqtt
+        """When set, reports and fault events go through the fleet's MQTT platform."""
         self.cell = cell if cell is not None else Cell(spec.cell)
         self.awake_until = 0.0
         self.controller = controller
@@ -242,10 +247,19 @@ class LampNode:
             )
         return False
 
+    def _publish(self, kind: UplinkKind, payload: bytes) -> None:
+        """Hand an uplink to the NB-IoT platform, which publishes it over MQTT."""
+        if self._context is None or self.mqtt is None or self.cell.lost():
+            return  # out of coverage, or lost on the radio link
+        self.awake_until = self.clock() + self.spec.wake_window_s
+        self.mqtt.send(self.spec.zone, self.spec.lamp_id, kind, payload)
+
     async def send_report(self) -> None:
-        response = await self._uplink(
-            CONTROLLER_REPORT, encode_report(self.lamp.report(self.clock()))
-        )
+        payload = encode_report(self.lamp.report(self.clock()))
+        if self.mqtt is not None:
+            self._publish(UplinkKind.REPORT, payload)
+            return
+        response = await self._uplink(CONTROLLER_REPORT, payload)
         if response is not None and response.code == Code.NOT_FOUND:
             # The controller does not know us (it lost its inventory): register again.
             self.registered.clear()
@@ -278,7 +292,10 @@ class LampNode:
             await self._sleep(period * self._rng.uniform(0.9, 1.1))
             events, self._pending = self._pending, []
             for event in events:
-                await self._uplink(CONTROLLER_FAULT, encode_fault(event))
+                if self.mqtt is not None:
+                    self._publish(UplinkKind.FAULT, encode_fault(event))
+                else:
+                    await self._uplink(CONTROLLER_FAULT, encode_fault(event))
             if self.registered.is_set():
                 await self.send_report()
 

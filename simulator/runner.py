@@ -19,6 +19,7 @@ from typing import Self
 from lighting.model import FaultKind
 from simulator.errors import SimulatorError
 from simulator.lamp import LampSpec
+from simulator.mqtt import MqttOptions, MqttUplink
 from simulator.network import Cell
 from simulator.node import LampNode
 
@@ -60,9 +61,13 @@ class Simulator:
         *,
         seed: int = 7,
         cells: Mapping[str, Cell] | None = None,
+        mqtt: MqttOptions | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         rng = random.Random(seed)
+        # With MQTT, reports and fault events go through one platform client (registration
+        # and commands stay on CoAP).
+        self.mqtt = MqttUplink(mqtt, rng=random.Random(seed)) if mqtt is not None else None
         self.cells: dict[str, Cell] = dict(cells or {})
         for spec in specs:
             if spec.cell not in self.cells:
@@ -74,6 +79,7 @@ class Simulator:
                 clock=loop.time,
                 rng=random.Random(rng.getrandbits(64)),
                 cell=self.cells[spec.cell],
+                mqtt=self.mqtt,
             )
             for spec in specs
         }
@@ -104,11 +110,15 @@ class Simulator:
             raise first from group_error
         # Every lamp's loop runs in one task group owned by the simulator: a loop that fails
         # stops the fleet loudly instead of leaving a lamp silently dead.
+        if self.mqtt is not None:
+            await self._stack.enter_async_context(self.mqtt)
         group = await self._stack.enter_async_context(asyncio.TaskGroup())
         self._tasks = [
             group.create_task(node.run(), name=f"lamp {lamp_id}")
             for lamp_id, node in self.nodes.items()
         ]
+        if self.mqtt is not None:
+            self._tasks.append(group.create_task(self.mqtt.run(), name="mqtt uplink"))
         log.info("simulator: %d lamps listening", len(self.nodes))
         return self
 

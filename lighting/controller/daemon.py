@@ -38,10 +38,13 @@ from lighting.controller.scheduling import NightScheduler
 from lighting.metrics import Counters
 from lighting.model import FaultKind
 from lighting.storage import ChangeRecord, Repository, Store
-from lighting.transports import CoapTransport
+from lighting.transports import CoapTransport, MqttLink
 from schedules import NightPlan, change_in_force, level_at, plan_night
 
 log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT_S = 30
+"""How long shutdown waits for uplinks in hand to be stored."""
 
 
 def utc_now() -> datetime:
@@ -76,6 +79,7 @@ class Controller:
         self.delivery: DeliveryEngine | None = None
         self.faults: FaultBook | None = None
         self.ingest: Ingest | None = None
+        self._mqtt: MqttLink | None = None
         self.transport: CoapTransport | None = None
         self._scheduler: NightScheduler | None = None
         self._delivery_loop: asyncio.Task[None] | None = None
@@ -143,6 +147,14 @@ class Controller:
                 self._delivery_loop,
                 self._tasks.create_task(self._watchdog(), name="contact watchdog"),
             ]
+            if settings.mqtt.enabled:
+                # Lamp telemetry from a broker, notices to it (docs/protocol.md, MQTT).
+                link = self._mqtt = await self._stack.enter_async_context(
+                    MqttLink(settings.mqtt, self.ingest, self.events, self.counters)
+                )
+                self._loops += [
+                    self._tasks.create_task(loop, name=name) for name, loop in link.loops()
+                ]
         except BaseException:
             await self._stack.aclose()
             raise
@@ -168,6 +180,14 @@ class Controller:
                 await self._delivery_loop
         if self.transport is not None:
             await self.transport.aclose()
+        if self._mqtt is not None and self._mqtt.ingest is not None:
+            try:
+                async with asyncio.timeout(DRAIN_TIMEOUT_S):
+                    await self._mqtt.ingest.drain()
+            except TimeoutError:
+                log.warning(
+                    "MQTT uplinks still unstored after %d s: stopping anyway", DRAIN_TIMEOUT_S
+                )
         for task in self._loops:
             task.cancel()
         self._loops = []

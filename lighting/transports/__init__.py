@@ -2,5 +2,15 @@
 
 from lighting.transports.base import CommandTransport, Target, UplinkHandler
 from lighting.transports.coap import CoapTransport
+from lighting.transports.mqtt import MqttIngest, MqttLink, MqttPublisher, NoticeHub
 
-__all__ = ["CoapTransport", "CommandTransport", "Target", "UplinkHandler"]
+__all__ = [
+    "CoapTransport",
+    "CommandTransport",
+    "MqttIngest",
+    "MqttLink",
+    "MqttPublisher",
+    "NoticeHub",
+    "Target",
+    "UplinkHandler",
+]

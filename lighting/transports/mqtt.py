@@ -1,0 +1,509 @@
+"""The MQTT adapter of the controller, on aiomqtt: lamp telemetry in, city events out.
+
+Two sides, each with its own connection and its own reconnect loop (aiomqtt does not
+reconnect by itself); ``MqttLink`` holds both for the daemon:
+
+- ``MqttIngest`` takes what a city's NB-IoT platform forwards to the broker: it subscribes
+  to ``{root}/up/#`` with QoS 1 in a persistent session (a fixed client id, clean session
+  off, subscribed again on every connect), so that reports published while the controller
+  is away wait at the broker. aiomqtt acknowledges a message as soon as it arrives, before
+  it is stored: a redelivered report is told apart by the storage, which keeps one per
+  (lamp, boot, sequence number). Storing returns once the report's batch is committed
+  (some 50 ms), so messages are handled concurrently, a bounded number at a time.
+- ``MqttPublisher`` listens to the controller's event hub and publishes each notice with
+  QoS 1, many at a time: a lamp's status retained (and only when it says something new),
+  fault and incident events not. While the broker is away, notices wait in the hub's
+  bounded queue (which drops the oldest, counted); those in flight when the connection
+  broke are sent again first.
+
+Bad input never stops the ingest: a topic outside the layout, an oversized payload, a
+payload that breaks protocol v1, a lamp id that differs from the topic's, and a lamp the
+controller does not know are each counted under ``mqtt.refused.<why>`` and logged once.
+See ``docs/protocol.md`` (MQTT) for the layout and the payloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+from collections import deque
+from collections.abc import Coroutine
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import aiomqtt
+
+from lighting.config import MqttConfig
+from lighting.errors import ProtocolError, StorageError, UnknownLampError
+from lighting.metrics import Counters
+from lighting.model import FaultEvent, StateReport
+from lighting.notices import LampNotice, Notice
+from lighting.protocol import (
+    MAX_PAYLOAD,
+    Outgoing,
+    Topics,
+    UplinkKind,
+    clear_retained,
+    decode_fault,
+    decode_report,
+    outgoing,
+)
+from lighting.transports.base import UplinkHandler
+
+log = logging.getLogger(__name__)
+
+HANDLERS_IN_FLIGHT = 256
+"""Uplinks being stored at once: a batch of the report writer takes some 50 ms."""
+PUBLISHES_IN_FLIGHT = 100
+"""QoS 1 publishes awaiting the broker's PUBACK at once (measured: ~8.5k msg/s with 100,
+~3.8k awaited one by one)."""
+PUBLISH_TIMEOUT_S = 10.0
+STORAGE_ATTEMPTS = 5
+STORAGE_RETRY_S = 0.1
+"""A report refused by a full buffer is tried again (0.1, 0.2, 0.4, 0.8 s): the broker was
+told it arrived, so nobody else will send it again."""
+HUB_NAME = "mqtt"
+
+
+class NoticeSource(Protocol):
+    """One listener's queue of the event hub (``lighting.controller.events.Subscription``)."""
+
+    async def get(self) -> Notice: ...
+
+    def close(self) -> None: ...
+
+
+class NoticeHub(Protocol):
+    """The controller's event hub, as the publisher sees it."""
+
+    def subscribe(self, name: str, maxsize: int) -> NoticeSource: ...
+
+
+class Backoff:
+    """Exponential delays from ``low`` to ``high`` seconds, each times a random [0.5, 1)."""
+
+    def __init__(self, low: float, high: float, rng: random.Random | None = None) -> None:
+        self.low, self.high = low, max(low, high)
+        self._rng = rng or random.Random()
+        self._attempt = 0
+
+    def next(self) -> float:
+        delay = min(self.high, self.low * 2.0**self._attempt)
+        self._attempt = min(self._attempt + 1, 32)
+        return delay * self._rng.uniform(0.5, 1.0)
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+class _Refused(Exception):  # noqa: N818 - control flow within this module
+    """An uplink that is not taken: ``why`` names the counter, ``reason`` says more."""
+
+    def __init__(self, why: str, reason: str) -> None:
+        super().__init__(reason)
+        self.why = why
+        self.reason = reason
+
+
+class Refusals:
+    """Counts each refusal under ``{prefix}.{why}`` and logs the first of each kind only."""
+
+    def __init__(self, counters: Counters, prefix: str) -> None:
+        self._counters = counters
+        self._prefix = prefix
+        self._logged: set[str] = set()
+
+    def __call__(self, why: str, topic: str, reason: str) -> None:
+        name = f"{self._prefix}.{why}"
+        self._counters.incr(name)
+        if why in self._logged:
+            log.debug("%s: %s: %s", name, topic, reason)
+            return
+        self._logged.add(why)
+        log.warning("%s: %s (counted as %s; the next ones are only counted)", topic, reason, name)
+
+
+class _Side:
+    """One side's connection to the broker, kept up by a reconnect loop of its own."""
+
+    side = ""
+
+    def __init__(self, config: MqttConfig, counters: Counters) -> None:
+        self.config = config
+        self.counters = counters
+        self.topics = Topics(config.topic_root)
+        self.connected = asyncio.Event()
+        """Set while the side is connected (and, for the ingest, subscribed)."""
+        self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
+        self._up: bool | None = None
+        self._away_since = 0.0
+        self._loop = asyncio.get_running_loop()
+
+    @property
+    def broker(self) -> str:
+        return f"{self.config.host}:{self.config.port}"
+
+    def _client(self, identifier: str, *, clean_session: bool) -> aiomqtt.Client:
+        config = self.config
+        password = config.password.get_secret_value() if config.password is not None else None
+        return aiomqtt.Client(
+            config.host,
+            config.port,
+            identifier=identifier,
+            clean_session=clean_session,
+            keepalive=config.keepalive_s,
+            username=config.username,
+            password=password,
+        )
+
+    async def run(self) -> None:
+        """Connect, serve, and on every loss wait (exponential backoff) and connect again."""
+        while True:
+            try:
+                await self._session()
+            except aiomqtt.MqttError as err:
+                self._lost(err)
+            await asyncio.sleep(self._backoff.next())
+
+    async def _session(self) -> None:
+        """One connection, until it breaks (``MqttError``)."""
+        raise NotImplementedError
+
+    def _connected(self) -> None:
+        if self._up is False:
+            self.counters.incr("mqtt.reconnects")
+            log.warning(
+                "MQTT %s: broker %s is back after %.1f s",
+                self.side,
+                self.broker,
+                self._loop.time() - self._away_since,
+            )
+        else:
+            log.info("MQTT %s: connected to %s", self.side, self.broker)
+        self._up = True
+        self._backoff.reset()
+        self.connected.set()
+
+    def _lost(self, err: aiomqtt.MqttError) -> None:
+        self.connected.clear()
+        if self._up is False:
+            log.debug("MQTT %s: broker %s still away: %s", self.side, self.broker, err)
+            return
+        self._away_since = self._loop.time()
+        self.counters.incr("mqtt.disconnects")
+        log.warning(
+            "MQTT %s: broker %s is %s (%s); trying again every %g to %g s",
+            self.side,
+            self.broker,
+            "away" if self._up else "unreachable",
+            err,
+            self.config.reconnect_min_s,
+            self.config.reconnect_max_s,
+        )
+        self._up = False
+
+
+class MqttIngest(_Side):
+    """Lamp uplinks from the broker, handed to the controller's ``UplinkHandler``."""
+
+    side = "ingest"
+
+    def __init__(self, config: MqttConfig, handler: UplinkHandler, counters: Counters) -> None:
+        super().__init__(config, counters)
+        self.handler = handler
+        self._refuse = Refusals(counters, "mqtt.refused")
+        self._failed = Refusals(counters, "mqtt.failed")
+        self._slots = asyncio.Semaphore(HANDLERS_IN_FLIGHT)
+        self._handlers: asyncio.TaskGroup | None = None
+        self._receiver: asyncio.Task[None] | None = None
+        self._drained = asyncio.Event()
+        self.received = 0
+        """Uplinks taken from the broker (and so acknowledged to it) since start-up."""
+        self.handled = 0
+        """Uplinks handled since start-up: stored, refused or failed."""
+        self._progress = asyncio.Event()
+        # One client for every connection: messages it took in (and acknowledged) before
+        # a loss stay in its queue and are handled after the reconnect.
+        self._mqtt = self._client(config.client_id, clean_session=False)
+
+    async def run(self) -> None:
+        self._drained.clear()
+        try:
+            async with asyncio.TaskGroup() as handlers:
+                self._handlers = handlers
+                self._receiver = handlers.create_task(super().run(), name="mqtt receive")
+        finally:
+            self._handlers = self._receiver = None
+            self._drained.set()
+
+    async def drain(self) -> None:
+        """Stop taking messages, and finish handling (storing) those in hand: the broker
+        has had their acknowledgement already, so they must not be dropped at shutdown."""
+        receiver = self._receiver
+        if receiver is None:
+            return
+        receiver.cancel()
+        await self._drained.wait()
+
+    async def _session(self) -> None:
+        handlers = self._handlers
+        if handlers is None:
+            raise RuntimeError("the ingest session runs inside run()")
+        async with self._mqtt as client:
+            granted = await client.subscribe(self.topics.uplinks, qos=1)
+            if any(not code < 0x80 for code in granted):  # e.g. the broker's ACL says no
+                raise aiomqtt.MqttError(f"the broker refused to subscribe to {self.topics.uplinks}")
+            self._connected()
+            async for message in client.messages:
+                self.received += 1
+                await self._slots.acquire()
+                payload = message.payload
+                data = payload if isinstance(payload, bytes) else str(payload).encode()
+                handlers.create_task(self._handle(message.topic.value, data))
+
+    async def _handle(self, topic: str, payload: bytes) -> None:
+        try:
+            await self.take(topic, payload)
+        except Exception as err:  # an uplink must never stop the ingest
+            self._failed("internal", topic, f"{type(err).__name__}: {err}")
+            log.debug("MQTT uplink on %s failed", topic, exc_info=True)
+        finally:
+            self._slots.release()
+            self.handled += 1
+            self._progress.set()
+
+    async def wait_handled(self, count: int) -> None:
+        """Wait until at least ``count`` uplinks have been handled since start-up."""
+        while self.handled < count:
+            self._progress.clear()
+            await self._progress.wait()
+
+    async def take(self, topic: str, payload: bytes) -> bool:
+        """Decode and hand one uplink to the controller; False if it was refused."""
+        try:
+            kind, value = self._decode(topic, payload)
+            await self._store(value)
+        except _Refused as refusal:
+            self._refuse(refusal.why, topic, refusal.reason)
+            return False
+        except UnknownLampError as err:
+            self._refuse("unknown-lamp", topic, str(err))
+            return False
+        except StorageError as err:
+            self._failed("storage", topic, f"dropped after {STORAGE_ATTEMPTS} attempts: {err}")
+            return False
+        self.counters.incr(f"mqtt.accepted.{kind}")
+        return True
+
+    def _decode(self, topic: str, payload: bytes) -> tuple[UplinkKind, StateReport | FaultEvent]:
+        """The uplink on ``topic``; ``_Refused`` with the reason why it is not one."""
+        try:
+            uplink = self.topics.parse_uplink(topic)
+        except ProtocolError as err:
+            raise _Refused("bad-topic", err.reason) from err
+        if len(payload) > MAX_PAYLOAD:
+            raise _Refused("too-large", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+        value: StateReport | FaultEvent
+        try:
+            if uplink.kind is UplinkKind.REPORT:
+                value = decode_report(payload)
+            else:
+                value = decode_fault(payload)
+        except ProtocolError as err:
+            raise _Refused("bad-payload", err.reason) from err
+        if value.lamp_id != uplink.lamp_id:
+            raise _Refused("lamp-mismatch", f"the payload is from lamp {value.lamp_id!r}")
+        return uplink.kind, value
+
+    async def _store(self, value: StateReport | FaultEvent) -> None:
+        delay = STORAGE_RETRY_S
+        for attempt in range(1, STORAGE_ATTEMPTS + 1):
+            try:
+                if isinstance(value, StateReport):
+                    await self.handler.on_report(value)
+                else:
+                    await self.handler.on_fault(value)
+            except StorageError:
+                if attempt == STORAGE_ATTEMPTS:
+                    raise
+                self.counters.incr("mqtt.retried.storage")
+                await asyncio.sleep(delay)
+                delay *= 2
+            else:
+                return
+
+
+class MqttPublisher(_Side):
+    """The controller's notices, published to the broker for other city applications."""
+
+    side = "events"
+
+    def __init__(self, config: MqttConfig, hub: NoticeHub, counters: Counters) -> None:
+        super().__init__(config, counters)
+        self._hub = hub
+        self._source: NoticeSource | None = None
+        self._failed = Refusals(counters, "mqtt.failed")
+        self._pending: deque[Outgoing] = deque()
+        self._in_flight: dict[int, Outgoing] = {}
+        self._numbers = itertools.count()
+        self._retained: dict[str, tuple[str, bytes]] = {}
+        """Per lamp: the topic and fingerprint of the last status sent."""
+        self.published = 0
+        """Messages the broker has acknowledged since start-up."""
+        self._progress = asyncio.Event()
+
+    async def __aenter__(self) -> Self:
+        # Subscribed at once: notices emitted before the broker answers are kept.
+        self._source = self._hub.subscribe(HUB_NAME, self.config.publish_buffer)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        source, self._source = self._source, None
+        if source is not None:
+            source.close()
+
+    @property
+    def waiting(self) -> int:
+        """Messages taken from the hub and not yet acknowledged by the broker."""
+        return len(self._pending) + len(self._in_flight)
+
+    async def _session(self) -> None:
+        client = self._client(f"{self.config.client_id}-events", clean_session=True)
+        client.pending_calls_threshold = PUBLISHES_IN_FLIGHT + 10
+        error: aiomqtt.MqttError | None = None
+        async with client:
+            if self._up is False:
+                self._retained.clear()  # the broker may have lost what it retained
+            self._connected()
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._watch(client))
+                    await self._pump(client, group, asyncio.Semaphore(PUBLISHES_IN_FLIGHT))
+            except* aiomqtt.MqttError as errors:
+                first = errors.exceptions[0]
+                error = first if isinstance(first, aiomqtt.MqttError) else None
+            finally:
+                # What was in flight goes out first after the reconnect, in its order. (The
+                # slots are the session's own: a send cancelled before it started never
+                # gives its slot back.)
+                self._pending.extendleft(
+                    out for _, out in sorted(self._in_flight.items(), reverse=True)
+                )
+                self._in_flight.clear()
+        if error is not None:
+            raise error
+
+    @staticmethod
+    async def _watch(client: aiomqtt.Client) -> None:
+        """Raise ``MqttError`` when the connection breaks (nothing is subscribed here)."""
+        async for message in client.messages:
+            log.debug("MQTT events: unexpected message on %s", message.topic)
+
+    async def _pump(
+        self, client: aiomqtt.Client, group: asyncio.TaskGroup, slots: asyncio.Semaphore
+    ) -> None:
+        while True:
+            await slots.acquire()
+            try:
+                out = await self._next()
+            except BaseException:
+                slots.release()
+                raise
+            number = next(self._numbers)
+            self._in_flight[number] = out
+            group.create_task(self._send(client, number, out, slots))
+
+    async def _next(self) -> Outgoing:
+        while not self._pending:
+            source = self._source
+            if source is None:
+                raise RuntimeError("the publisher must be entered before it runs")
+            self._pending.extend(self.messages(await source.get()))
+        return self._pending.popleft()
+
+    def messages(self, notice: Notice) -> list[Outgoing]:
+        """What to publish for ``notice``: nothing for a status that says nothing new."""
+        try:
+            out = outgoing(notice, self.topics)
+        except (ProtocolError, ValueError) as err:
+            self._failed("encode", type(notice).__name__, str(err))
+            return []
+        if not isinstance(notice, LampNotice):
+            return [out]
+        last = self._retained.get(notice.lamp_id)
+        if last == (out.topic, out.fingerprint):
+            self.counters.incr("mqtt.unchanged")
+            return []
+        self._retained[notice.lamp_id] = (out.topic, out.fingerprint)
+        if last is not None and last[0] != out.topic:
+            return [clear_retained(last[0]), out]  # the lamp moved to another zone
+        return [out]
+
+    async def _send(
+        self, client: aiomqtt.Client, number: int, out: Outgoing, slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            await client.publish(
+                out.topic, out.payload, qos=out.qos, retain=out.retain, timeout=PUBLISH_TIMEOUT_S
+            )
+        except aiomqtt.MqttError:
+            raise  # it stays in flight: sent again after the reconnect
+        except Exception as err:  # a message the client refuses is dropped, not retried
+            del self._in_flight[number]
+            self._failed("publish", out.topic, f"{type(err).__name__}: {err}")
+        else:
+            del self._in_flight[number]
+            self.counters.incr("mqtt.published")
+            self.published += 1
+            self._progress.set()
+        finally:
+            slots.release()
+
+    async def wait_published(self, count: int) -> None:
+        """Wait until the broker has acknowledged at least ``count`` messages."""
+        while self.published < count:
+            self._progress.clear()
+            await self._progress.wait()
+
+
+class MqttLink:
+    """The controller's MQTT adapter: the sides that ``config`` turns on, as one resource.
+
+    Enter it, then run ``loops()`` in the daemon's task group; cancelling them disconnects.
+    """
+
+    def __init__(
+        self, config: MqttConfig, handler: UplinkHandler, hub: NoticeHub, counters: Counters
+    ) -> None:
+        self.ingest = MqttIngest(config, handler, counters) if config.subscribe else None
+        self.publisher = MqttPublisher(config, hub, counters) if config.publish else None
+
+    async def __aenter__(self) -> Self:
+        if self.publisher is not None:
+            await self.publisher.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.publisher is not None:
+            await self.publisher.__aexit__(exc_type, exc, tb)
+
+    def loops(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+        """The loops to run, named."""
+        loops: list[tuple[str, Coroutine[Any, Any, None]]] = []
+        if self.ingest is not None:
+            loops.append(("mqtt ingest", self.ingest.run()))
+        if self.publisher is not None:
+            loops.append(("mqtt events", self.publisher.run()))
+        return loops
