@@ -55,6 +55,9 @@ async def _run(lamps: int, reports: int, database_url: str) -> dict[str, float |
     async with Controller(settings) as controller, Simulator(specs, controller.address) as sim:
         async with asyncio.timeout(600):
             await sim.wait_registered()
+            # Each lamp reports once when it registers: let those land first.
+            while controller.counters["reports.newest"] < lamps:
+                await asyncio.sleep(0.05)
         before = controller.counters["reports.newest"]
         worst, stop = [0.0], asyncio.Event()
         lag = asyncio.create_task(_lag(worst, stop))

@@ -284,6 +284,10 @@ class LampNode:
                 if await self.register():
                     backoff = 1.0
                     await self.send_report()
+                    if not self._pending:
+                        # That report said it all: the wake-up of start-up is spent, and the
+                        # next report is due a period from now, not at once.
+                        self._wake.clear()
                 else:
                     await self._sleep(backoff * self._rng.uniform(0.5, 1.0))
                     backoff = min(backoff * 2, REGISTER_BACKOFF_MAX_S)
