@@ -132,6 +132,8 @@ class LampNode:
         self._hole: tuple[asyncio.DatagramTransport, _BlackHole] | None = None
         self._wake = asyncio.Event()
         self.registered = asyncio.Event()
+        self.reported = asyncio.Event()
+        """Set once the controller has stored a report of this lamp (over CoAP)."""
         self._changed = asyncio.Condition()
         self._pending: list[FaultEvent] = []
         self.refused = 0
@@ -260,6 +262,8 @@ class LampNode:
             self._publish(UplinkKind.REPORT, payload)
             return
         response = await self._uplink(CONTROLLER_REPORT, payload)
+        if response is not None and response.code.is_successful():
+            self.reported.set()
         if response is not None and response.code == Code.NOT_FOUND:
             # The controller does not know us (it lost its inventory): register again.
             self.registered.clear()

@@ -86,6 +86,9 @@ class Broker:
             # Mosquitto keeps at most 1,000 messages per client beyond those in flight and
             # drops the rest silently; a controller's session must hold a city's reports.
             "max_queued_messages 100000",
+            # The controller acknowledges a message once stored: let a batch's worth be in
+            # flight (the default is 20).
+            "max_inflight_messages 1000",
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             # Run as root, mosquitto switches to the user "mosquitto", who cannot write the

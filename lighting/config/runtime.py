@@ -101,3 +101,6 @@ class RetentionConfig(Section):
     reports_days: int = Field(default=90, ge=1, le=36_500)
     hourly_days: int = Field(default=3650, ge=1, le=36_500)
     prune_interval_s: float = Field(default=3600.0, gt=0, le=86_400)
+    rollup_interval_s: float = Field(
+        default=300.0, gt=0, le=86_400, description="how often reports are rolled up by hour"
+    )

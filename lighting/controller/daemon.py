@@ -32,6 +32,7 @@ from lighting.const import ACTIVE
 from lighting.controller.delivery import DeliveryEngine
 from lighting.controller.events import EventHub
 from lighting.controller.faults import CONTROLLER, FaultBook
+from lighting.controller.housekeeping import Housekeeping
 from lighting.controller.ingest import Ingest, ReportWriter, lamp_notice
 from lighting.controller.registry import Registry
 from lighting.controller.scheduling import NightScheduler
@@ -146,6 +147,15 @@ class Controller:
                 self._tasks.create_task(writer.run(), name="report writer"),
                 self._delivery_loop,
                 self._tasks.create_task(self._watchdog(), name="contact watchdog"),
+                self._tasks.create_task(
+                    Housekeeping(
+                        store,
+                        settings.retention,
+                        clock=self.clock,
+                        rollup_interval_s=settings.retention.rollup_interval_s,
+                    ).run(),
+                    name="housekeeping",
+                ),
             ]
             if settings.mqtt.enabled:
                 # Lamp telemetry from a broker, notices to it (docs/protocol.md, MQTT).

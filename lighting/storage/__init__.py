@@ -6,9 +6,13 @@ from lighting.storage.records import (
     CommandOutcome,
     CommandRecord,
     FaultRecord,
+    HourlyRecord,
     IncidentRecord,
     LampRecord,
+    NightEnergy,
+    PruneResult,
     ReportRecord,
+    RollupResult,
 )
 from lighting.storage.repository import Repository, make_engine
 from lighting.storage.store import Store
@@ -19,10 +23,14 @@ __all__ = [
     "CommandOutcome",
     "CommandRecord",
     "FaultRecord",
+    "HourlyRecord",
     "IncidentRecord",
     "LampRecord",
+    "NightEnergy",
+    "PruneResult",
     "ReportRecord",
     "Repository",
+    "RollupResult",
     "Store",
     "make_engine",
 ]

@@ -4,7 +4,7 @@ controller read, independent of the tables behind them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from lighting.model import FaultKind, Severity
 
@@ -174,3 +174,71 @@ class CommandOutcome:
     latency_ms: float | None
     attempts: int
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyRecord:
+    """One lamp's hour (UTC start) as rolled up from its reports."""
+
+    lamp_id: str
+    zone: str
+    hour: datetime
+    energy_wh: float
+    burning_s: float
+    level_s: float
+    covered_s: float
+    power_max_w: float
+    reports: int
+
+    @property
+    def mean_level(self) -> float | None:
+        """The reported level (percent) averaged over the seconds that reports cover."""
+        return self.level_s / self.covered_s if self.covered_s > 0 else None
+
+    @property
+    def mean_power_w(self) -> float | None:
+        return self.energy_wh * 3600 / self.covered_s if self.covered_s > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class NightEnergy:
+    """The energy of one night (local noon to noon) of a zone, or of one lamp of it.
+
+    ``lamps`` counts the lamps with roll-ups in the night and ``wattage_w`` sums their rated
+    wattage: the same lamps at full power make the baseline (``lighting.energy``).
+    """
+
+    night: date
+    zone: str
+    lamp_id: str | None
+    lamps: int
+    wattage_w: float
+    energy_wh: float
+    burning_s: float
+    level_s: float
+    covered_s: float
+    reports: int
+
+    @property
+    def mean_level(self) -> float | None:
+        return self.level_s / self.covered_s if self.covered_s > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class RollupResult:
+    """What one roll-up batch did: reports counted, hourly rows written, and whether the
+    reports received before its ``until`` are all counted now."""
+
+    reports: int
+    hours: int
+    last_report_id: int
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What one prune batch deleted, and whether nothing older than retention is left."""
+
+    reports: int
+    hourly: int
+    done: bool

@@ -19,6 +19,7 @@ from lighting.const import ACKNOWLEDGED, FAILED, PENDING, SUPERSEDED
 from lighting.errors import StorageError
 from lighting.model import FaultKind, Registration, StateReport
 from lighting.storage.base import make_engine, row_id, to_record
+from lighting.storage.energy import EnergyStore
 from lighting.storage.faults import FaultStore
 from lighting.storage.records import (
     ChangeRecord,
@@ -57,7 +58,7 @@ def _change(row: ChangeRow) -> ChangeRecord:
     return to_record(ChangeRecord, row, change_id=row_id(row))
 
 
-class Repository(FaultStore):
+class Repository(FaultStore, EnergyStore):
     """Reads and writes of lamps, reports, changes, commands and faults."""
 
     # -- lamps ----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, TypeDecorator, UniqueConstraint
+from sqlalchemy import DateTime, Index, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field, SQLModel
 
@@ -170,3 +170,41 @@ class IncidentRow(SQLModel, table=True):
     acknowledged_at: datetime | None = _ts(nullable=True)
     acknowledged_by: str | None = Field(default=None, max_length=64)
     note: str = Field(default="", max_length=500)
+
+
+class HourlyRow(SQLModel, table=True):
+    """One lamp's hour (UTC, from its start): what its reports say it drew and burned.
+
+    Written by the roll-up (``lighting.storage.energy``) from the reports' counters, and kept
+    far longer than the reports. ``level_s`` is the reported level (percent) integrated over
+    ``covered_s``, the seconds of the hour that reports cover: the mean level is their
+    quotient, the mean power ``energy_wh * 3600 / covered_s``.
+    """
+
+    __tablename__ = "hourly"
+    __table_args__ = (
+        UniqueConstraint("lamp_id", "hour", name="uq_hourly_lamp_hour"),
+        Index("ix_hourly_zone_hour", "zone", "hour"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    lamp_id: str = Field(max_length=64)
+    zone: str = Field(max_length=64)
+    hour: datetime = _ts(index=True)
+    energy_wh: float = 0.0
+    burning_s: float = 0.0
+    level_s: float = 0.0
+    covered_s: float = 0.0
+    power_max_w: float = 0.0
+    reports: int = 0
+    """Reports received in the hour."""
+
+
+class RollupRow(SQLModel, table=True):
+    """How far a roll-up has read the report table: the last report id it has counted."""
+
+    __tablename__ = "rollup"
+
+    name: str = Field(primary_key=True, max_length=32)
+    last_report_id: int = 0
+    updated_at: datetime | None = _ts(nullable=True)

@@ -205,6 +205,48 @@ class _Side:
         self._up = False
 
 
+class _Ticket:
+    """One received message, waiting to be acknowledged."""
+
+    __slots__ = ("_acks", "finished", "mid", "qos")
+
+    def __init__(self, acks: _Acks, mid: int, qos: int) -> None:
+        self._acks, self.mid, self.qos, self.finished = acks, mid, qos, False
+
+    def done(self) -> None:
+        self.finished = True
+        self._acks.flush()
+
+
+class _Acks:
+    """Acknowledgements of one connection, sent in the order the messages came (MQTT 3.1.1
+    section 4.6) as soon as every earlier one is stored too. A ticket of a connection that is
+    gone is never acknowledged: its message ids mean nothing to the next connection, and the
+    broker sends the message again."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._paho = client._client
+        self._queue: deque[_Ticket] = deque()
+        self.alive = True
+
+    def close(self) -> None:
+        """The connection is gone: nothing of it is acknowledged any more."""
+        self.alive = False
+        self._queue.clear()
+
+    def taken(self, mid: int, qos: int) -> _Ticket:
+        ticket = _Ticket(self, mid, qos)
+        if qos > 0:
+            self._queue.append(ticket)
+        return ticket
+
+    def flush(self) -> None:
+        queue = self._queue
+        while self.alive and queue and queue[0].finished:
+            ticket = queue.popleft()
+            self._paho.ack(ticket.mid, ticket.qos)
+
+
 class MqttIngest(_Side):
     """Lamp uplinks from the broker, handed to the controller's ``UplinkHandler``."""
 
@@ -219,6 +261,7 @@ class MqttIngest(_Side):
         self._handlers: asyncio.TaskGroup | None = None
         self._receiver: asyncio.Task[None] | None = None
         self._drained = asyncio.Event()
+        self._acks: _Acks | None = None
         self.received = 0
         """Uplinks taken from the broker (and so acknowledged to it) since start-up."""
         self.handled = 0
@@ -227,6 +270,10 @@ class MqttIngest(_Side):
         # One client for every connection: messages it took in (and acknowledged) before
         # a loss stay in its queue and are handled after the reconnect.
         self._mqtt = self._client(config.client_id, clean_session=False)
+        # A message is acknowledged to the broker once it is stored, not as it arrives: what
+        # the controller held when it stopped or crashed is sent again (aiomqtt 2.5 has no
+        # API for this yet, aiomqtt issue #345; paho-mqtt's is used, here only).
+        self._mqtt._client.manual_ack_set(True)
 
     async def run(self) -> None:
         self._drained.clear()
@@ -239,8 +286,9 @@ class MqttIngest(_Side):
             self._drained.set()
 
     async def drain(self) -> None:
-        """Stop taking messages, and finish handling (storing) those in hand: the broker
-        has had their acknowledgement already, so they must not be dropped at shutdown."""
+        """Stop taking messages and finish storing those in hand. They are not acknowledged
+        (the connection is closed first): the broker sends them again to the next session,
+        where the storage counts them as duplicates. Nothing taken is lost either way."""
         receiver = self._receiver
         if receiver is None:
             return
@@ -251,6 +299,13 @@ class MqttIngest(_Side):
         handlers = self._handlers
         if handlers is None:
             raise RuntimeError("the ingest session runs inside run()")
+        acks = self._acks = _Acks(self._mqtt)
+        try:
+            await self._receive(handlers, acks)
+        finally:
+            acks.close()
+
+    async def _receive(self, handlers: asyncio.TaskGroup, acks: _Acks) -> None:
         async with self._mqtt as client:
             granted = await client.subscribe(self.topics.uplinks, qos=1)
             if any(not code < 0x80 for code in granted):  # e.g. the broker's ACL says no
@@ -258,20 +313,25 @@ class MqttIngest(_Side):
             self._connected()
             async for message in client.messages:
                 self.received += 1
+                ticket = acks.taken(message.mid, message.qos)
                 await self._slots.acquire()
                 payload = message.payload
                 data = payload if isinstance(payload, bytes) else str(payload).encode()
-                handlers.create_task(self._handle(message.topic.value, data))
+                handlers.create_task(self._handle(message.topic.value, data, ticket))
 
-    async def _handle(self, topic: str, payload: bytes) -> None:
+    async def _handle(self, topic: str, payload: bytes, ticket: _Ticket) -> None:
+        stored = False
         try:
-            await self.take(topic, payload)
+            stored = await self.take(topic, payload) is not None
         except Exception as err:  # an uplink must never stop the ingest
             self._failed("internal", topic, f"{type(err).__name__}: {err}")
             log.debug("MQTT uplink on %s failed", topic, exc_info=True)
+            stored = True  # it would fail again: do not have it sent for ever
         finally:
             self._slots.release()
             self.handled += 1
+            if stored:
+                ticket.done()
             self._progress.set()
 
     async def wait_handled(self, count: int) -> None:
@@ -280,8 +340,9 @@ class MqttIngest(_Side):
             self._progress.clear()
             await self._progress.wait()
 
-    async def take(self, topic: str, payload: bytes) -> bool:
-        """Decode and hand one uplink to the controller; False if it was refused."""
+    async def take(self, topic: str, payload: bytes) -> bool | None:
+        """Decode and hand one uplink to the controller; False if it was refused, None if
+        it could not be stored (it is not acknowledged: the broker sends it again)."""
         try:
             kind, value = self._decode(topic, payload)
             await self._store(value)
@@ -292,8 +353,8 @@ class MqttIngest(_Side):
             self._refuse("unknown-lamp", topic, str(err))
             return False
         except StorageError as err:
-            self._failed("storage", topic, f"dropped after {STORAGE_ATTEMPTS} attempts: {err}")
-            return False
+            self._failed("storage", topic, f"not stored after {STORAGE_ATTEMPTS} attempts: {err}")
+            return None
         self.counters.incr(f"mqtt.accepted.{kind}")
         return True
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import ingest, planning, udp_limit
+from bench import ingest, planning, rollup, udp_limit
 
 
 def test_planning_plans_every_zone_and_night() -> None:
@@ -21,3 +21,14 @@ def test_ingest_stores_every_report_it_counts() -> None:
     figures = ingest.measure(lamps=5, reports=3)
     assert figures["stored"] == 15
     assert figures["refused"] == 0
+
+
+def test_rollup_rolls_every_report_into_hours(db_url: str) -> None:
+    figures = rollup.measure(db_url, lamps=3, minutes=4)
+    assert figures["reports_stored"] == 12
+    catch_up = figures["catch_up"]
+    assert isinstance(catch_up, dict)
+    assert catch_up["reports"] == 12
+    rerun = figures["rerun"]
+    assert isinstance(rerun, dict)
+    assert rerun["reports"] == 0

@@ -252,6 +252,7 @@ async def test_a_sleepy_lamp_gets_its_command_only_while_it_listens(
         node = sim[sleepy.lamp_id]
         async with asyncio.timeout(30):
             await sim.wait_registered()
+            await node.reported.wait()  # its first report is in: the lamp has said all it had
         assert controller.registry.get(sleepy.lamp_id).queue_mode
         clock.offset += 5.0  # as far as the controller knows, the lamp's window has closed
         seq_before = node.lamp.seq
