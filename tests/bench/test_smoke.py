@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench import ingest, planning, rollup, udp_limit
 
 
@@ -32,3 +34,14 @@ def test_rollup_rolls_every_report_into_hours(db_url: str) -> None:
     rerun = figures["rerun"]
     assert isinstance(rerun, dict)
     assert rerun["reports"] == 0
+
+
+def test_the_mqtt_bench_stores_and_publishes_what_it_counts() -> None:
+    from bench import mqtt  # noqa: PLC0415 - only where mosquitto is installed
+    from tests.mqtt_broker import mosquitto_binary  # noqa: PLC0415
+
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto is not installed")
+    figures = mqtt.measure(lamps=3, reports=4)
+    assert figures["ingest"]["stored"] == 12
+    assert figures["publish"]["notices"] == 12
