@@ -3,10 +3,11 @@ opening, and printing with documented exit codes."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lighting.client import ControlClient, NoDaemonError, RefusedError
 from lighting.config import Settings, load_settings
 from lighting.const import EXIT_NONE, EXIT_REFUSED, EXIT_USAGE
 from lighting.errors import LightingError
@@ -105,6 +107,23 @@ def show(
         out.print(table)
     if not found:
         raise typer.Exit(EXIT_NONE)
+
+
+def ask_daemon(settings: Settings, ask: Callable[[ControlClient], Awaitable[_R]]) -> _R:
+    """Run ``ask`` against the running daemon over its control channel; ``NoDaemonError``
+    when none answers, exit 1 with the daemon's reason when it refuses."""
+    if not settings.control.enabled:
+        raise NoDaemonError("the control channel is disabled ([control] enabled = false)")
+
+    async def session() -> _R:
+        async with ControlClient(settings.control.socket) as client:
+            return await ask(client)
+
+    try:
+        return asyncio.run(session())
+    except RefusedError as error:
+        err.print(f"[red]the daemon refused:[/] {error}")
+        raise typer.Exit(EXIT_NONE) from error
 
 
 def parse_since(text: str | None, tz: tzinfo, now: datetime) -> datetime | None:

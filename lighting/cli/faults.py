@@ -6,14 +6,16 @@
 ``lighting lamp ID`` tells a lamp's story. Exit codes: 0 found or done, 1 nothing found
 (or nothing to do: no such fault, already resolved), 2 usage.
 
-Acknowledging and resolving write the shared record directly, with the name given in
-``--by``; the daemon reads the record, so a running daemon and several crews can work at
-once.
+Acknowledging and resolving go through the running daemon (its control channel), which
+records them with the name given in ``--by`` and announces them on MQTT and to every
+dashboard; with no daemon running they are written to the shared record directly (and the
+daemon finds them there when it starts).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import tzinfo
 from typing import Annotated
@@ -24,11 +26,15 @@ from lighting.cli.common import (
     ConfigOption,
     DbOption,
     app,
+    ask_daemon,
     err,
+    get_settings,
+    opened,
     out,
     parse_since,
     reading,
 )
+from lighting.client import NoDaemonError
 from lighting.const import ACTIVE, EXIT_NONE, EXIT_USAGE, FAULT_STATUSES
 from lighting.controller import utc_now
 from lighting.errors import StorageError
@@ -47,6 +53,8 @@ from lighting.geo import distance_m, parse_distance, parse_point
 from lighting.model import FaultKind, Severity
 from lighting.storage import FaultRecord, Repository
 from lighting.views import to_json
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("table", "json", "csv", "geojson")
 STATUSES = (*FAULT_STATUSES, "active", "all")
@@ -250,7 +258,15 @@ def acknowledge_fault(
     db: DbOption = None,
 ) -> None:
     """Acknowledge a fault: someone has it in hand. Exit 1 if there is no such active fault."""
-    with reading(config, db) as (_, repo):
+    settings = get_settings(config, db)
+    try:
+        ask_daemon(settings, lambda client: client.acknowledge(fault_id, by))
+    except NoDaemonError as unavailable:
+        log.info("%s: writing the record directly", unavailable)
+    else:
+        out.print(f"fault {fault_id} acknowledged by {by}")
+        return
+    with opened(settings) as repo:
         try:
             fault = repo.acknowledge_fault(fault_id, by, utc_now())
         except StorageError as error:
@@ -258,6 +274,7 @@ def acknowledge_fault(
             raise typer.Exit(EXIT_NONE) from error
     out.print(
         f"fault {fault.fault_id} ({fault.kind.slug}, lamp {fault.lamp_id}) acknowledged by {by}"
+        " (no daemon running: recorded directly)"
     )
 
 
@@ -270,13 +287,24 @@ def resolve_fault(
     db: DbOption = None,
 ) -> None:
     """Resolve a fault by hand, with a note. Exit 1 if there is no such active fault."""
-    with reading(config, db) as (_, repo):
+    settings = get_settings(config, db)
+    try:
+        ask_daemon(settings, lambda client: client.resolve(fault_id, by, note))
+    except NoDaemonError as unavailable:
+        log.info("%s: writing the record directly", unavailable)
+    else:
+        out.print(f"fault {fault_id} resolved by {by}")
+        return
+    with opened(settings) as repo:
         try:
             fault = repo.close_fault(fault_id, by, note, utc_now())
         except StorageError as error:
             err.print(f"[red]{error}")
             raise typer.Exit(EXIT_NONE) from error
-    out.print(f"fault {fault.fault_id} ({fault.kind.slug}, lamp {fault.lamp_id}) resolved by {by}")
+    out.print(
+        f"fault {fault.fault_id} ({fault.kind.slug}, lamp {fault.lamp_id}) resolved by {by}"
+        " (no daemon running: recorded directly)"
+    )
 
 
 @app.command("lamp")

@@ -3,6 +3,7 @@
 from lighting.config.runtime import (
     CoapConfig,
     ContactConfig,
+    ControlConfig,
     DeliveryConfig,
     FaultsConfig,
     IngestConfig,
@@ -15,6 +16,7 @@ __all__ = [
     "EXAMPLE_CONFIG",
     "CoapConfig",
     "ContactConfig",
+    "ControlConfig",
     "DeliveryConfig",
     "FaultsConfig",
     "IngestConfig",

@@ -104,3 +104,15 @@ class RetentionConfig(Section):
     rollup_interval_s: float = Field(
         default=300.0, gt=0, le=86_400, description="how often reports are rolled up by hour"
     )
+
+
+class ControlConfig(Section):
+    """The daemon's local control channel (a Unix socket) for the dashboard and the CLI."""
+
+    enabled: bool = True
+    socket: str = Field(
+        default="citylight.sock", min_length=1, max_length=100, description="its path"
+    )
+    client_buffer: int = Field(
+        default=10_000, ge=10, le=1_000_000, description="notices kept for a slow view"
+    )

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from lighting.config.runtime import (
     CoapConfig,
     ContactConfig,
+    ControlConfig,
     DeliveryConfig,
     FaultsConfig,
     IngestConfig,
@@ -68,6 +69,7 @@ class Settings(BaseSettings):
     mqtt: MqttConfig = MqttConfig()
     faults: FaultsConfig = FaultsConfig()
     retention: RetentionConfig = RetentionConfig()
+    control: ControlConfig = ControlConfig()
     programs: dict[str, ProgramConfig] = Field(min_length=1)
     calendars: dict[str, CalendarConfig] = Field(default_factory=dict)
     zones: dict[str, ZoneConfig] = Field(min_length=1)

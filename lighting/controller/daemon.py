@@ -29,12 +29,14 @@ from typing import Any, Self
 
 from lighting.config import Settings
 from lighting.const import ACTIVE
+from lighting.controller.control import ControlServer
 from lighting.controller.delivery import DeliveryEngine
 from lighting.controller.events import EventHub
 from lighting.controller.faults import CONTROLLER, FaultBook
 from lighting.controller.housekeeping import Housekeeping
 from lighting.controller.ingest import Ingest, ReportWriter, lamp_notice
-from lighting.controller.registry import Registry
+from lighting.controller.operator import OperatorDesk
+from lighting.controller.registry import LampEntry, Registry
 from lighting.controller.scheduling import NightScheduler
 from lighting.metrics import Counters
 from lighting.model import FaultKind
@@ -83,7 +85,12 @@ class Controller:
         self._mqtt: MqttLink | None = None
         self.transport: CoapTransport | None = None
         self._scheduler: NightScheduler | None = None
+        self.desk = OperatorDesk(self)
+        """What an operator can order (overrides, acknowledgements), for the control channel."""
         self._delivery_loop: asyncio.Task[None] | None = None
+        self._jobs: set[asyncio.Task[None]] = set()
+        self.control: ControlServer | None = None
+        """The control channel while the daemon runs (``[control] enabled``)."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -157,6 +164,12 @@ class Controller:
                     name="housekeeping",
                 ),
             ]
+            await self.desk.load()
+            if settings.control.enabled:
+                # Dashboards and the CLI (docs/architecture.md, How views connect).
+                self.control = await self._stack.enter_async_context(
+                    ControlServer(self, settings.control)
+                )
             if settings.mqtt.enabled:
                 # Lamp telemetry from a broker, notices to it (docs/protocol.md, MQTT).
                 link = self._mqtt = await self._stack.enter_async_context(
@@ -166,6 +179,10 @@ class Controller:
                     self._tasks.create_task(loop, name=name) for name, loop in link.loops()
                 ]
         except BaseException:
+            # The task group waits for its tasks on the way out: stop them first.
+            for task in [*self._loops, *self._jobs]:
+                task.cancel()
+            self._loops = []
             await self._stack.aclose()
             raise
         log.info(
@@ -198,7 +215,7 @@ class Controller:
                 log.warning(
                     "MQTT uplinks still unstored after %d s: stopping anyway", DRAIN_TIMEOUT_S
                 )
-        for task in self._loops:
+        for task in [*self._loops, *self._jobs]:
             task.cancel()
         self._loops = []
         if self.delivery is not None:
@@ -228,7 +245,8 @@ class Controller:
     def plans(self, night: date) -> dict[str, NightPlan]:
         """Each zone's plan for the night of ``night``: its calendar and the overrides."""
         settings = self.settings
-        site, overrides = settings.site_value, settings.override_values
+        site = settings.site_value
+        overrides = settings.override_values + self.desk.plan_overrides()
         return {
             zone: plan_night(site, settings.zone_calendar(zone), overrides, night, zone=zone)
             for zone in settings.zones
@@ -246,8 +264,47 @@ class Controller:
         """Record and queue a change of ``zone`` to ``level``; its id, without waiting."""
         if self.delivery is None:
             raise RuntimeError("the controller is not running")
-        lamps = self.registry.in_zone(zone)
+        held = self.desk.held_lamps(self.clock())
+        lamps = [entry for entry in self.registry.in_zone(zone) if entry.lamp_id not in held]
         return await self.delivery.submit(zone, level, lamps, reason=reason, planned_at=planned_at)
+
+    async def submit_lamp(self, entry: LampEntry, level: int, reason: str) -> int:
+        """Record and queue a change of one lamp to ``level`` (an operator's override)."""
+        if self.delivery is None:
+            raise RuntimeError("the controller is not running")
+        now = self.clock()
+        return await self.delivery.submit(
+            entry.zone, level, [entry], reason=reason, planned_at=now, zone_wide=False
+        )
+
+    async def restore_lamp(self, entry: LampEntry, reason: str) -> None:
+        """Give a lamp its zone's level in force again (its override is over)."""
+        level = self.level_in_force(entry.zone, self.clock())
+        await self.submit_lamp(entry, level, reason)
+
+    def level_in_force(self, zone: str, now: datetime) -> int:
+        """The level the plan (with the overrides) puts in force in ``zone`` at ``now``."""
+        plan = self.plans(night_of(now, self.settings))[zone]
+        return level_at(plan, now)
+
+    async def start_zone(self, zone: str, now: datetime) -> int:
+        """Send ``zone`` the level its plan puts in force at ``now``, without waiting: the
+        change settles in the daemon's task group. Its id."""
+        plan = self.plans(night_of(now, self.settings))[zone]
+        change = change_in_force(plan, now)
+        override = change.override if change is not None else None
+        reason = f"override {override.name}" if override else f"program {plan.program.name}"
+        change_id = await self.submit_level(zone, level_at(plan, now), reason, now)
+        self.spawn(self._contained(self.settle(change_id), zone), f"settle {change_id}")
+        return change_id
+
+    async def apply_zone(self, zone: str, now: datetime) -> ChangeRecord:
+        """Send ``zone`` the level its plan puts in force at ``now`` and wait for it."""
+        plan = self.plans(night_of(now, self.settings))[zone]
+        change = change_in_force(plan, now)
+        override = change.override if change is not None else None
+        reason = f"override {override.name}" if override else f"program {plan.program.name}"
+        return await self.apply_level(zone, level_at(plan, now), reason, now)
 
     async def settle(self, change_id: int) -> ChangeRecord:
         """Wait for a change to settle, then record and return its counts."""
@@ -345,11 +402,9 @@ class Controller:
     ) -> None:
         """A job of the night: run the change in the daemon's own task group, so that
         shutdown cancels it and an error in it is logged instead of lost in APScheduler."""
-        if self._tasks is None:
-            return
-        self._tasks.create_task(
+        self.spawn(
             self._contained(self.apply_level(zone, level, reason, planned_at), zone),
-            name=f"change {zone} {level}%",
+            f"change {zone} {level}%",
         )
 
     @staticmethod
@@ -364,6 +419,21 @@ class Controller:
         """The night's scheduler while ``serve`` runs."""
         return self._scheduler
 
+    def spawn(self, job: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:
+        """Run ``job`` in the daemon's task group (None if the daemon is not running); shutdown
+        cancels it, as it cancels the loops."""
+        if self._tasks is None:
+            job.close()
+            return None
+        task = self._tasks.create_task(job, name=name)
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+        return task
+
+    async def replan(self) -> None:
+        """Plan the night again (an override came or went) and schedule its changes anew."""
+        await self._replan()
+
     async def _replan(self) -> None:
         """Plan the night now in progress (or starting) and schedule its changes."""
         now = self.clock()
@@ -373,4 +443,5 @@ class Controller:
             for note in plan.notes:
                 log.warning("zone %s, night of %s: %s", zone, night, note)
         if self._scheduler is not None:
+            self._scheduler.clear_changes()
             self._scheduler.schedule(plans, now)

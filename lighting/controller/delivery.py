@@ -148,8 +148,10 @@ class DeliveryEngine:
         *,
         reason: str,
         planned_at: datetime,
+        zone_wide: bool = True,
     ) -> int:
-        """Record a change of ``lamps`` to ``level`` and queue its commands; the change id."""
+        """Record a change of ``lamps`` to ``level`` and queue its commands; the change id.
+        ``zone_wide`` (the default) makes it the zone's level, given to lamps that join."""
         repo = self._store.repository
         change_id, ids = await self._store.call(
             repo.create_change,
@@ -160,7 +162,8 @@ class DeliveryEngine:
             lamp_ids=[lamp.lamp_id for lamp in lamps],
             now=self._clock(),
         )
-        self.zone_levels[zone] = level
+        if zone_wide:
+            self.zone_levels[zone] = level
         now = self._monotonic()
         for lamp in lamps:
             self.desired[lamp.lamp_id] = level

@@ -61,6 +61,13 @@ class NightScheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
+    def clear_changes(self) -> int:
+        """Remove every change job (before the night is scheduled anew); how many."""
+        jobs = [job for job in self._scheduler.get_jobs() if job.id.startswith("change:")]
+        for job in jobs:
+            job.remove()
+        return len(jobs)
+
     def schedule(self, plans: Mapping[str, NightPlan], now: datetime) -> list[str]:
         """Add a date job for every change after ``now``; the ids of the jobs added."""
         ids = []

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
 from lighting.errors import StorageError
-from lighting.storage.tables import ChangeRow, CommandRow, FaultRow, IncidentRow, LampRow
+from lighting.storage.tables import LampRow
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -47,7 +47,12 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def row_id(row: FaultRow | CommandRow | ChangeRow | IncidentRow) -> int:
+class _Keyed(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def row_id(row: _Keyed) -> int:
     if row.id is None:
         raise StorageError(f"{type(row).__name__} has no id: it was not flushed")
     return row.id

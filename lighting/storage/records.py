@@ -242,3 +242,28 @@ class PruneResult:
     reports: int
     hourly: int
     done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideRecord:
+    """An operator's order: hold a zone (or one lamp) at a level from start to end."""
+
+    override_id: int
+    zone: str | None
+    lamp_id: str | None
+    level: int
+    start: datetime
+    end: datetime
+    by: str
+    reason: str
+    created_at: datetime
+    cancelled_at: datetime | None
+    cancelled_by: str | None
+
+    @property
+    def name(self) -> str:
+        """Its name among the plan's overrides: ``operator-12``."""
+        return f"operator-{self.override_id}"
+
+    def active(self, now: datetime) -> bool:
+        return self.cancelled_at is None and self.start <= now < self.end

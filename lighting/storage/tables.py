@@ -208,3 +208,21 @@ class RollupRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=32)
     last_report_id: int = 0
     updated_at: datetime | None = _ts(nullable=True)
+
+
+class OverrideRow(SQLModel, table=True):
+    """An operator's order: hold a zone or a lamp at a level for a while."""
+
+    __tablename__ = "override"
+
+    id: int | None = Field(default=None, primary_key=True)
+    zone: str | None = Field(default=None, index=True, max_length=64)
+    lamp_id: str | None = Field(default=None, index=True, max_length=64)
+    level: int
+    start: datetime = _ts()
+    end: datetime = _ts(index=True)
+    by: str = Field(max_length=64)
+    reason: str = Field(default="", max_length=200)
+    created_at: datetime = _ts()
+    cancelled_at: datetime | None = _ts(nullable=True)
+    cancelled_by: str | None = Field(default=None, max_length=64)
