@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import loadgen
 from lighting.config import load_settings
 from lighting.controller import Controller
 from lighting.demo import free_udp_port
@@ -84,12 +85,94 @@ async def _run(lamps: int, reports: int, database_url: str) -> dict[str, float |
     }
 
 
+async def _run_generated(
+    lamps: int, reports: int, database_url: str, stack: str, window: int
+) -> dict[str, float | str]:
+    """The controller alone in this process; the reports come from ``bench.loadgen``."""
+    port = free_udp_port()
+    settings = load_settings(
+        None,
+        database_url=database_url,
+        coap={"stack": stack, "host": "127.0.0.1", "port": port},
+        contact={"missed_reports": 1000},
+    )
+    async with Controller(settings) as controller:
+        worst, stop = [0.0], asyncio.Event()
+        lag = asyncio.create_task(_lag(worst, stop))
+        cpu0 = _cpu()
+        process, results = loadgen.start(controller.address, lamps, reports, window)
+        try:
+            async with asyncio.timeout(900):
+                result = await asyncio.to_thread(results.get)
+        finally:
+            process.join(5)
+        cpu = _cpu() - cpu0
+        stop.set()
+        await lag
+        stored = controller.counters["reports.newest"]
+        counters = controller.counters.snapshot()
+    elapsed = float(result["elapsed_s"])
+    return {
+        "sender": "loadgen",
+        "stack": stack,
+        "window": window,
+        "lamps": lamps,
+        "reports": lamps * reports,
+        "stored": stored,
+        "failed": result["failed"],
+        "retransmissions": result["retransmissions"],
+        "database": database_url.split(":", 1)[0],
+        "elapsed_s": round(elapsed, 2),
+        "reports_per_s": round(stored / elapsed) if elapsed else 0,
+        "max_loop_lag_ms": round(worst[0] * 1000, 1),
+        "cpu_s": round(cpu, 2),
+        "generator_cpu_s": result["generator_cpu_s"],
+        "refused": sum(v for k, v in counters.items() if k.startswith("coap.refused")),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
 def measure(
-    lamps: int = 1000, reports: int = 10, database_url: str | None = None
+    lamps: int = 1000,
+    reports: int = 10,
+    database_url: str | None = None,
+    *,
+    sender: str = "simulator",
+    stack: str = "lean",
+    window: int = 256,
 ) -> dict[str, float | str]:
     """Ingest ``reports`` reports from each of ``lamps`` lamps into ``database_url`` (a fresh
-    SQLite file when None)."""
+    SQLite file when None), sent by the simulated fleet in this process (``simulator``) or
+    by ``bench.loadgen`` in a process of its own (``loadgen``, ``window`` in flight)."""
     os.environ.setdefault("AIOCOAP_REUSE_PORT", "0")
     with tempfile.TemporaryDirectory() as workdir:
         url = database_url or f"sqlite:///{Path(workdir) / 'ingest.db'}"
+        if sender == "loadgen":
+            return asyncio.run(_run_generated(lamps, reports, url, stack, window))
         return asyncio.run(_run(lamps, reports, url))
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest")
+    parser.add_argument("--lamps", type=int, default=1000)
+    parser.add_argument("--reports", type=int, default=10)
+    parser.add_argument("--db", default=None)
+    parser.add_argument("--sender", choices=["simulator", "loadgen"], default="loadgen")
+    parser.add_argument("--stack", choices=["lean", "aiocoap"], default="lean")
+    parser.add_argument("--window", type=int, default=256)
+    args = parser.parse_args()
+    print(
+        json.dumps(
+            measure(
+                args.lamps,
+                args.reports,
+                args.db,
+                sender=args.sender,
+                stack=args.stack,
+                window=args.window,
+            )
+        )
+    )

@@ -14,8 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from lighting.cli import app
 from lighting.config import Settings
@@ -61,7 +60,7 @@ async def _lighting(settings: Settings, *args: str) -> Result:
         "CITYLIGHT_DATABASE_URL": settings.database_url,
         "CITYLIGHT_CONTROL__SOCKET": settings.control.socket,
     }
-    return await asyncio.to_thread(runner.invoke, app, list(args), env=env)
+    return await asyncio.to_thread(lambda: runner.invoke(app, list(args), env=env))
 
 
 async def test_an_override_from_the_cli_reaches_the_lamps_and_can_be_cancelled(

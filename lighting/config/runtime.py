@@ -3,12 +3,18 @@ rules and retention. Every one has defaults that suit a city; the file names wha
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
 from lighting.config.section import Section
 
 
 class CoapConfig(Section):
+    stack: Literal["lean", "aiocoap"] = Field(
+        default="lean",
+        description="lean: citylight's RFC 7252 path for the hot loops; aiocoap: the reference",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=5683, ge=0, le=65535)
     ack_timeout_s: float = Field(

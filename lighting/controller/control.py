@@ -157,10 +157,10 @@ class ControlServer:
     ) -> None:
         if self._server is not None:
             self._server.close()
-        for handler in list(self._handlers):
+        handlers = list(self._handlers)
+        for handler in handlers:
             handler.cancel()
-        if self._handlers:
-            await asyncio.gather(*self._handlers, return_exceptions=True)
+        await asyncio.gather(*handlers, return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):
@@ -215,15 +215,16 @@ class ControlServer:
         except (ConnectionError, OSError) as err:
             log.info("%s: %s", view.name, err)
         finally:
-            for child in view.tasks:
-                child.cancel()
-            await asyncio.gather(*view.tasks, return_exceptions=True)
+            # Close first, without awaiting: this may run because the server is cancelling.
             self._views.pop(view.name, None)
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
             if task is not None:
                 self._handlers.discard(task)
+            for child in view.tasks:
+                child.cancel()
+            writer.close()
+            await asyncio.gather(*view.tasks, return_exceptions=True)
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
 
     async def _read_loop(self, view: _View, reader: asyncio.StreamReader) -> None:
         counters = self._controller.counters

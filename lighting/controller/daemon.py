@@ -41,7 +41,7 @@ from lighting.controller.scheduling import NightScheduler
 from lighting.metrics import Counters
 from lighting.model import FaultKind
 from lighting.storage import ChangeRecord, Repository, Store
-from lighting.transports import CoapTransport, MqttLink
+from lighting.transports import CoapTransport, LeanCoapTransport, MqttLink
 from schedules import NightPlan, change_in_force, level_at, plan_night
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class Controller:
         self.faults: FaultBook | None = None
         self.ingest: Ingest | None = None
         self._mqtt: MqttLink | None = None
-        self.transport: CoapTransport | None = None
+        self.transport: CoapTransport | LeanCoapTransport | None = None
         self._scheduler: NightScheduler | None = None
         self.desk = OperatorDesk(self)
         """What an operator can order (overrides, acknowledgements), for the control channel."""
@@ -118,7 +118,8 @@ class Controller:
                 max_delay_s=settings.ingest.max_delay_s,
                 buffer=settings.ingest.buffer,
             )
-            transport = CoapTransport(
+            stack = LeanCoapTransport if settings.coap.stack == "lean" else CoapTransport
+            transport = stack(
                 (settings.coap.host, settings.coap.port),
                 self.counters,
                 ack_timeout_s=settings.coap.ack_timeout_s,

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
 from sqlmodel import Session, col, select
 
 from lighting.const import ACKNOWLEDGED, FAILED, PENDING, SUPERSEDED
@@ -124,53 +125,78 @@ class Repository(FaultStore, EnergyStore, OverrideStore):
         from a lamp that is not known.
         """
         outcome: list[str] = []
+        rows: list[dict[str, Any]] = []
+        newest: dict[str, dict[str, Any]] = {}
         with self._session() as s:
             lamp_ids = {report.lamp_id for report, _ in batch}
+            # Plain columns and bulk statements: a batch is thousands of reports, and the
+            # ORM's unit of work would cost more than the database itself.
             lamps = {
-                row.lamp_id: row
-                for row in s.exec(select(LampRow).where(col(LampRow.lamp_id).in_(lamp_ids)))
+                lamp_id: [boot, last_seq]
+                for lamp_id, boot, last_seq in s.execute(
+                    select(LampRow.lamp_id, LampRow.boot, LampRow.last_seq).where(
+                        col(LampRow.lamp_id).in_(lamp_ids)
+                    )
+                )
             }
             seen = {
-                (r.lamp_id, r.boot, r.seq)
-                for r in s.exec(
-                    select(ReportRow)
+                (lamp_id, boot, seq)
+                for lamp_id, boot, seq in s.execute(
+                    select(ReportRow.lamp_id, ReportRow.boot, ReportRow.seq)
                     .where(col(ReportRow.lamp_id).in_(lamp_ids))
                     .where(col(ReportRow.seq).in_({report.seq for report, _ in batch}))
                 )
             }
+            seen_at: dict[str, datetime] = {}
             for report, received_at in batch:
                 lamp = lamps.get(report.lamp_id)
-                key = (report.lamp_id, lamp.boot if lamp is not None else -1, report.seq)
+                key = (report.lamp_id, lamp[0] if lamp is not None else -1, report.seq)
                 if lamp is None or key in seen:
                     outcome.append(DUPLICATE)
                     continue
                 seen.add(key)
-                s.add(
-                    ReportRow(
-                        lamp_id=report.lamp_id,
-                        boot=lamp.boot,
-                        seq=report.seq,
-                        received_at=received_at,
-                        level=report.level,
-                        power_w=report.power_w,
-                        energy_wh=report.energy_wh,
-                        burning_s=report.burning_s,
-                        voltage_v=report.voltage_v,
-                        faults=",".join(kind.slug for kind in sorted(report.faults)),
-                    )
+                rows.append(
+                    {
+                        "lamp_id": report.lamp_id,
+                        "boot": lamp[0],
+                        "seq": report.seq,
+                        "received_at": received_at,
+                        "level": report.level,
+                        "power_w": report.power_w,
+                        "energy_wh": report.energy_wh,
+                        "burning_s": report.burning_s,
+                        "voltage_v": report.voltage_v,
+                        "faults": ",".join(kind.slug for kind in sorted(report.faults)),
+                    }
                 )
-                lamp.last_seen = received_at
-                lamp.in_contact = True
-                if report.seq > lamp.last_seq:
-                    lamp.last_seq = report.seq
-                    lamp.level, lamp.power_w = report.level, report.power_w
-                    lamp.energy_wh, lamp.burning_s = report.energy_wh, report.burning_s
-                    lamp.voltage_v = report.voltage_v
-                    lamp.last_command_id = report.last_command_id
+                last = seen_at.get(report.lamp_id)
+                seen_at[report.lamp_id] = received_at if last is None else max(last, received_at)
+                if report.seq > lamp[1]:
+                    lamp[1] = report.seq
+                    newest[report.lamp_id] = {
+                        "lamp_id": report.lamp_id,
+                        "last_seq": report.seq,
+                        "level": report.level,
+                        "power_w": report.power_w,
+                        "energy_wh": report.energy_wh,
+                        "burning_s": report.burning_s,
+                        "voltage_v": report.voltage_v,
+                        "last_command_id": report.last_command_id,
+                    }
                     outcome.append(NEWEST)
                 else:
                     outcome.append(LATE)
-                s.add(lamp)
+            if rows:
+                s.execute(insert(ReportRow), rows)
+            # Every lamp heard from gets its last_seen and contact; the newest reports also
+            # their state (one bulk UPDATE by primary key each).
+            heard = [
+                {"lamp_id": lamp_id, "last_seen": at, "in_contact": True}
+                for lamp_id, at in seen_at.items()
+            ]
+            for update_rows in (heard, list(newest.values())):
+                if update_rows:
+                    s.execute(update(LampRow), update_rows)
         return outcome
 
     def reports(

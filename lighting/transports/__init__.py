@@ -2,11 +2,13 @@
 
 from lighting.transports.base import CommandTransport, Target, UplinkHandler
 from lighting.transports.coap import CoapTransport
+from lighting.transports.lean_transport import LeanCoapTransport
 from lighting.transports.mqtt import MqttIngest, MqttLink, MqttPublisher, NoticeHub
 
 __all__ = [
     "CoapTransport",
     "CommandTransport",
+    "LeanCoapTransport",
     "MqttIngest",
     "MqttLink",
     "MqttPublisher",

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from lighting.errors import DeliveryError, ProtocolError
 from lighting.model import Ack, Command, FaultEvent, Registration, StateReport
+from lighting.protocol import decode_ack
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +44,21 @@ class UplinkHandler(Protocol):
     async def on_fault(self, event: FaultEvent) -> None:
         """Take a fault event; returns once it is stored. ``UnknownLampError`` if unknown."""
         ...
+
+
+def read_ack(target: Target, command: Command, success: bool, code: str, payload: bytes) -> Ack:
+    """The lamp's acknowledgement of ``command`` in a response (``DeliveryError`` if the
+    response refuses it, is not an acknowledgement, or acknowledges another command)."""
+    if not success:
+        reason = payload.decode(errors="replace")
+        raise DeliveryError(target.lamp_id, f"refused with {code}: {reason}")
+    try:
+        ack = decode_ack(payload)
+    except ProtocolError as err:
+        raise DeliveryError(target.lamp_id, f"bad acknowledgement: {err.reason}") from err
+    if ack.command_id != command.command_id:
+        raise DeliveryError(
+            target.lamp_id,
+            f"acknowledged command {ack.command_id} instead of {command.command_id}",
+        )
+    return ack

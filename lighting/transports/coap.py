@@ -12,12 +12,10 @@ which only logs them; a log filter counts them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
-from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiocoap
 import aiocoap.error
@@ -28,26 +26,18 @@ from aiocoap.numbers.constants import TransportTuning
 from lighting.errors import (
     DeliveryError,
     EndpointError,
-    ProtocolError,
-    StorageError,
-    UnknownLampError,
 )
 from lighting.metrics import Counters
-from lighting.model import Ack, Command, FaultEvent, Registration, StateReport
+from lighting.model import Ack, Command
 from lighting.protocol import (
     CONTENT_FORMAT_CBOR,
-    CONTROLLER_FAULT,
-    CONTROLLER_REGISTER,
-    CONTROLLER_REPORT,
     LAMP_COMMAND,
-    decode_ack,
-    decode_fault,
-    decode_registration,
-    decode_report,
     encode_command,
     uri,
 )
-from lighting.transports.base import Target, UplinkHandler
+from lighting.transports.base import Target, UplinkHandler, read_ack
+from lighting.transports.sockets import size_receive_buffer
+from lighting.transports.uplinks import ROUTES, Gate, Uplinks
 
 log = logging.getLogger(__name__)
 
@@ -95,99 +85,31 @@ class CommandTuning(TransportTuning):
         self.MAX_RETRANSMIT = max_retransmit
 
 
-class _Gate:
-    """Counts uplinks being handled, so that closing can refuse new ones and let these finish."""
+class _Uplink(resource.Resource):
+    """One controller resource on aiocoap: ``Uplinks.take`` does the work."""
 
-    def __init__(self) -> None:
-        self.open = True
-        self._busy = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    def enter(self) -> bool:
-        if not self.open:
-            return False
-        self._busy += 1
-        self._idle.clear()
-        return True
-
-    def leave(self) -> None:
-        self._busy -= 1
-        if self._busy == 0:
-            self._idle.set()
-
-    async def drain(self, timeout_s: float) -> int:
-        """Close the gate and wait for the uplinks in hand; how many were still busy."""
-        self.open = False
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                await self._idle.wait()
-        return self._busy
-
-
-def _check_format(request: aiocoap.Message) -> None:
-    fmt = request.opt.content_format
-    if fmt is not None and int(fmt) != CONTENT_FORMAT_CBOR:
-        raise ProtocolError(f"content format {int(fmt)} is not CBOR (60)", code="4.15")
-
-
-def _reply(code: Code, reason: str = "") -> aiocoap.Message:
-    return aiocoap.Message(code=code, payload=reason.encode())
-
-
-class _Uplink(resource.Resource, Generic[_T]):
-    """One controller resource: decode, hand to the controller, answer, count."""
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        decode: Callable[[bytes], _T],
-        take: Callable[[_T, aiocoap.Message], Awaitable[Code]],
-        counters: Counters,
-        gate: _Gate,
-        tuning: TransportTuning,
-    ) -> None:
+    def __init__(self, name: str, uplinks: Uplinks, tuning: TransportTuning) -> None:
         super().__init__()
-        self._tuning = tuning
         self._name = name
-        self._decode = decode
-        self._take = take
-        self._counters = counters
-        self._gate = gate
+        self._uplinks = uplinks
+        self._tuning = tuning
 
     async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
-        if not self._gate.enter():
-            return _reply(Code.SERVICE_UNAVAILABLE, "the controller is shutting down")
-        try:
-            response = await self._render(request)
-        finally:
-            self._gate.leave()
+        fmt = request.opt.content_format
+        answer = await self._uplinks.take(
+            self._name,
+            request.payload,
+            None if fmt is None else int(fmt),
+            _source(request),
+        )
+        response = aiocoap.Message(
+            code=Code(answer.klass << 5 | answer.detail), payload=answer.reason.encode()
+        )
         # Storing can take longer than aiocoap's EMPTY_ACK_DELAY (0.1 s): the answer then goes
         # as a separate confirmable response, which shares the one-exchange-per-lamp queue
         # with our commands. Give it the command tuning so that it ends as quickly.
         response.transport_tuning = self._tuning
         return response
-
-    async def _render(self, request: aiocoap.Message) -> aiocoap.Message:
-        try:
-            _check_format(request)
-            value = self._decode(request.payload)
-            code = await self._take(value, request)
-        except ProtocolError as err:
-            self._counters.incr(f"coap.refused.{self._name}.bad-payload")
-            log.debug("refused %s from %s: %s", self._name, request.remote.hostinfo, err.reason)
-            return _reply(_CODES.get(err.code, Code.BAD_REQUEST), err.reason)
-        except UnknownLampError as err:
-            self._counters.incr(f"coap.refused.{self._name}.unknown-lamp")
-            log.debug("refused %s from %s: %s", self._name, request.remote.hostinfo, err)
-            return _reply(Code.NOT_FOUND, str(err))
-        except StorageError:
-            self._counters.incr(f"coap.failed.{self._name}.storage")
-            log.exception("could not store %s from %s", self._name, request.remote.hostinfo)
-            return _reply(Code.SERVICE_UNAVAILABLE, "the controller cannot store it now")
-        self._counters.incr(f"coap.accepted.{self._name}")
-        return _reply(code)
 
 
 def _source(request: aiocoap.Message) -> tuple[str, int]:
@@ -221,65 +143,19 @@ class CoapTransport:
         self.receive_buffer_granted = 0
         self._context: aiocoap.Context | None = None
         self._filter = _UnparsableCounter(counters)
-        self._gate = _Gate()
+        self._gate = Gate()
         self._log = logging.getLogger(f"{__name__}.aiocoap")
 
     def _site(self) -> resource.Site:
-        handler = self.handler
-        if handler is None:
+        if self.handler is None:
             raise RuntimeError("CoapTransport needs an uplink handler before it is entered")
-
-        async def registration(value: Registration, request: aiocoap.Message) -> Code:
-            address, port = _source(request)
-            new = await handler.on_registration(value, address, port)
-            return Code.CREATED if new else Code.CHANGED
-
-        async def report(value: StateReport, request: aiocoap.Message) -> Code:
-            await handler.on_report(value)
-            return Code.CHANGED
-
-        async def fault(value: FaultEvent, request: aiocoap.Message) -> Code:
-            await handler.on_fault(value)
-            return Code.CHANGED
-
+        uplinks = Uplinks(self.handler, self.counters, self._gate)
         site = resource.Site()
         site.add_resource(
             [".well-known", "core"], resource.WKCResource(site.get_resources_as_linkheader)
         )
-        counters, gate, tuning = self.counters, self._gate, self.tuning
-        site.add_resource(
-            list(CONTROLLER_REGISTER),
-            _Uplink(
-                "registration",
-                decode=decode_registration,
-                take=registration,
-                counters=counters,
-                gate=gate,
-                tuning=tuning,
-            ),
-        )
-        site.add_resource(
-            list(CONTROLLER_REPORT),
-            _Uplink(
-                "report",
-                decode=decode_report,
-                take=report,
-                counters=counters,
-                gate=gate,
-                tuning=tuning,
-            ),
-        )
-        site.add_resource(
-            list(CONTROLLER_FAULT),
-            _Uplink(
-                "fault",
-                decode=decode_fault,
-                take=fault,
-                counters=counters,
-                gate=gate,
-                tuning=tuning,
-            ),
-        )
+        for path, name in ROUTES.items():
+            site.add_resource(list(path), _Uplink(name, uplinks, self.tuning))
         return site
 
     async def __aenter__(self) -> Self:
@@ -300,29 +176,12 @@ class CoapTransport:
         return self
 
     def _size_receive_buffer(self) -> None:
-        """One socket takes every lamp's answer: a city-wide change brings thousands at once,
-        and the default buffer (about 200 KiB, some 250 small datagrams with their
-        overhead) drops the rest, which CoAP then retransmits seconds later."""
         if self._context is None:
             return
         interface: Any = self._context.request_interfaces[0].token_interface.message_interface
         sock: socket.socket | None = interface.transport.get_extra_info("socket")
-        if sock is None:
-            return
-        wanted = self.receive_buffer_bytes
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, wanted)
-        except OSError as err:
-            log.warning("the system refused a %d-byte receive buffer: %s", wanted, err)
-        granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2  # Linux doubles it
-        if granted < wanted:
-            log.warning(
-                "receive buffer is %d bytes, not the %d asked for: raise net.core.rmem_max "
-                "(sysctl) or answers to city-wide changes will be dropped and retransmitted",
-                granted,
-                wanted,
-            )
-        self.receive_buffer_granted = granted
+        if sock is not None:
+            self.receive_buffer_granted = size_receive_buffer(sock, self.receive_buffer_bytes)
 
     async def __aexit__(
         self,
@@ -365,16 +224,10 @@ class CoapTransport:
             raise DeliveryError(target.lamp_id, f"{type(err).__name__}: {err}") from err
         except OSError as err:
             raise DeliveryError(target.lamp_id, f"network error: {err}") from err
-        if not response.code.is_successful():
-            reason = response.payload.decode(errors="replace")
-            raise DeliveryError(target.lamp_id, f"refused with {response.code}: {reason}")
-        try:
-            ack = decode_ack(response.payload)
-        except ProtocolError as err:
-            raise DeliveryError(target.lamp_id, f"bad acknowledgement: {err.reason}") from err
-        if ack.command_id != command.command_id:
-            raise DeliveryError(
-                target.lamp_id,
-                f"acknowledged command {ack.command_id} instead of {command.command_id}",
-            )
-        return ack
+        return read_ack(
+            target,
+            command,
+            response.code.is_successful(),
+            str(response.code),
+            response.payload,
+        )

@@ -1,5 +1,5 @@
 """Bad input at the controller's CoAP endpoint: a clear error or a counted drop, and the
-controller keeps serving."""
+controller keeps serving; on the lean stack and on aiocoap alike."""
 
 from __future__ import annotations
 
@@ -20,9 +20,13 @@ from lighting.protocol import encode_registration, encode_report
 Served = tuple[Controller, aiocoap.Context, str]
 
 
-@pytest.fixture
-async def served(settings: Settings, lamp_base: str) -> AsyncIterator[Served]:
-    async with Controller(settings) as controller:
+@pytest.fixture(params=["lean", "aiocoap"])
+async def served(
+    settings: Settings, lamp_base: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Served]:
+    """The controller on each CoAP stack: both refuse bad input the same way."""
+    coap = settings.coap.model_copy(update={"stack": request.param})
+    async with Controller(settings.model_copy(update={"coap": coap})) as controller:
         # The "lamp" is a plain aiocoap endpoint on its own loopback address.
         lamp = await aiocoap.Context.create_server_context(
             None, bind=(lamp_base, settings.coap.port), transports=["udp6"]

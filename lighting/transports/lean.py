@@ -1,0 +1,369 @@
+"""The lean CoAP endpoint: RFC 7252 over one UDP socket, for the controller's hot paths.
+
+Why it exists (docs/performance.md has the measurements): aiocoap, the reference
+implementation, spends most of a round trip in its generic machinery (pipes, token and
+message managers, per-remote state), which capped the controller at a few hundred commands
+or reports a second on this machine. This endpoint does only what the controller's traffic
+needs, each part of RFC 7252 that matters for it:
+
+- confirmable requests retransmitted with exponential backoff from a randomised
+  ACK_TIMEOUT until MAX_RETRANSMIT (section 4.2), then given up;
+- piggybacked and separate responses matched by message id and token (section 5.2), a
+  separate confirmable response acknowledged, an unknown one reset;
+- message ids from a per-endpoint counter, tokens unique per endpoint (section 5.3.1);
+- duplicate requests detected per (source, message id) and answered with the response
+  already sent, or ignored while it is being prepared (section 4.5);
+- unknown critical options answered 4.02 (section 5.4.1); a confirmable message that is
+  not CoAP past its header reset, anything else that is not CoAP dropped and counted;
+- empty confirmable messages (pings) reset (section 4.3).
+
+It interoperates with aiocoap and libcoap (tests/transports/test_lean.py talks to aiocoap
+both ways). Timers are ``loop.call_later`` handles, not tasks: a retransmission costs a
+callback, and a city-wide change holds thousands of exchanges at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+from lighting.errors import ProtocolError
+from lighting.metrics import Counters
+from lighting.protocol.coapwire import (
+    BAD_OPTION,
+    INTERNAL_SERVER_ERROR,
+    Message,
+    Option,
+    Type,
+    decode,
+    encode,
+    encode_uint,
+    header,
+    path_options,
+    unknown_critical,
+)
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+
+UNDERSTOOD = frozenset(
+    {
+        Option.URI_HOST,
+        Option.URI_PORT,
+        Option.URI_PATH,
+        Option.URI_QUERY,
+        Option.CONTENT_FORMAT,
+        Option.ACCEPT,
+    }
+)
+"""The critical options a request may carry here; any other is answered 4.02."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a served request is answered with."""
+
+    code: int
+    payload: bytes = b""
+    content_format: int | None = None
+
+
+Serve = Callable[[Message, Address], Awaitable[Reply]]
+
+
+class ExchangeError(Exception):
+    """A request got no response (``timeout``) or was reset by the peer."""
+
+    def __init__(self, why: str, *, timeout: bool = False) -> None:
+        super().__init__(why)
+        self.timeout = timeout
+
+
+class _Exchange:
+    """One confirmable request of ours, until its response."""
+
+    __slots__ = ("acked", "address", "datagram", "future", "mid", "timeout", "timer", "token")
+
+    def __init__(
+        self, future: asyncio.Future[Message], address: Address, mid: int, token: bytes
+    ) -> None:
+        self.future = future
+        self.address = address
+        self.mid = mid
+        self.token = token
+        self.datagram = b""
+        self.timeout = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.acked = False
+
+
+class LeanEndpoint(asyncio.DatagramProtocol):
+    """One UDP socket that serves requests (``serve``) and sends its own."""
+
+    def __init__(
+        self,
+        counters: Counters,
+        *,
+        serve: Serve | None = None,
+        ack_timeout_s: float = 2.0,
+        max_retransmit: int = 4,
+        remembered: int = 100_000,
+        understood: frozenset[int] = UNDERSTOOD,
+        seed: int | None = None,
+    ) -> None:
+        self.counters = counters
+        self._serve = serve
+        self.ack_timeout_s = ack_timeout_s
+        self.max_retransmit = max_retransmit
+        self.max_transmit_wait_s = ack_timeout_s * (2 ** (max_retransmit + 1) - 1) * 1.5
+        """RFC 7252 MAX_TRANSMIT_WAIT: the longest a request waits for its response."""
+        self._remembered = remembered
+        self._understood = understood
+        self._random = random.Random(seed)
+        self._mid = self._random.randrange(1 << 16)
+        self._token = self._random.getrandbits(32)
+        self._by_mid: dict[int, _Exchange] = {}
+        self._by_token: dict[bytes, _Exchange] = {}
+        self._seen: OrderedDict[tuple[Address, int], bytes | None] = OrderedDict()
+        self._serving: set[asyncio.Task[None]] = set()
+        self.transport: asyncio.DatagramTransport | None = None
+        self._loop = asyncio.get_running_loop()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # asyncio hands a datagram endpoint its datagram transport (though its selector
+        # transport does not inherit DatagramTransport).
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self._fail_all("the endpoint is closed")
+
+    def error_received(self, exc: Exception) -> None:
+        self.counters.incr("coap.socket-errors")
+        log.debug("socket error: %s", exc)
+
+    async def close(self, drain_s: float = 0.0) -> None:
+        """Let requests being served finish (up to ``drain_s``), then close the socket."""
+        if self._serving and drain_s > 0:
+            await asyncio.wait(set(self._serving), timeout=drain_s)
+        for task in set(self._serving):
+            task.cancel()
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        self._fail_all("the endpoint is closed")
+
+    def _fail_all(self, why: str) -> None:
+        for exchange in list(self._by_mid.values()):
+            self._finish(exchange, error=ExchangeError(why))
+
+    # -- the wire -------------------------------------------------------------------------
+
+    def _send(self, datagram: bytes, address: Address) -> None:
+        if self.transport is not None:
+            self.transport.sendto(datagram, address)
+
+    def _reset(self, mid: int, address: Address) -> None:
+        self._send(encode(Message(Type.RST, 0, mid)), address)
+
+    def _next_mid(self) -> int:
+        self._mid = (self._mid + 1) & 0xFFFF
+        return self._mid
+
+    def _next_token(self) -> bytes:
+        self._token = (self._token + 1) & 0xFFFFFFFF
+        return self._token.to_bytes(4, "big")
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        address = (addr[0], addr[1])
+        try:
+            message = decode(data)
+        except ProtocolError as err:
+            self.counters.incr("coap.refused.not-coap")
+            if self.counters["coap.refused.not-coap"] == 1:
+                log.warning("dropping datagrams that are not CoAP (coap.refused.not-coap): %s", err)
+            try:
+                mtype, _, mid = header(data)
+            except (ProtocolError, ValueError):
+                return
+            if mtype is Type.CON:
+                self._reset(mid, address)
+            return
+        if message.is_request:
+            self._request(message, address)
+        elif message.is_empty:
+            self._empty(message, address)
+        elif message.is_response:
+            self._response(message, address)
+
+    # -- serving --------------------------------------------------------------------------
+
+    def _request(self, message: Message, address: Address) -> None:
+        if message.mtype not in (Type.CON, Type.NON) or self._serve is None:
+            if message.mtype is Type.CON:
+                self._reset(message.mid, address)
+            return
+        key = (address, message.mid)
+        if key in self._seen:
+            self.counters.incr("coap.duplicates")
+            answer = self._seen[key]
+            if answer is not None:
+                self._send(answer, address)
+            return
+        self._seen[key] = None
+        while len(self._seen) > self._remembered:
+            self._seen.popitem(last=False)
+        bad = unknown_critical(message, self._understood)
+        if bad is not None:
+            self.counters.incr("coap.refused.bad-option")
+            self._answer(message, address, Reply(BAD_OPTION, f"option {bad}".encode()))
+            return
+        task = self._loop.create_task(self._serve_one(message, address))
+        self._serving.add(task)
+        task.add_done_callback(self._serving.discard)
+
+    async def _serve_one(self, message: Message, address: Address) -> None:
+        serve = self._serve
+        if serve is None:
+            return
+        try:
+            reply = await serve(message, address)
+        except Exception:
+            log.exception("serving %s from %s failed", "/".join(message.uri_path), address)
+            reply = Reply(INTERNAL_SERVER_ERROR)
+        self._answer(message, address, reply)
+
+    def _answer(self, request: Message, address: Address, reply: Reply) -> None:
+        options: tuple[tuple[int, bytes], ...] = ()
+        if reply.content_format is not None:
+            options = ((Option.CONTENT_FORMAT, encode_uint(reply.content_format)),)
+        if request.mtype is Type.CON:
+            response = Message(
+                Type.ACK, reply.code, request.mid, request.token, options, reply.payload
+            )
+        else:
+            response = Message(
+                Type.NON, reply.code, self._next_mid(), request.token, options, reply.payload
+            )
+        datagram = encode(response)
+        key = (address, request.mid)
+        if key in self._seen:
+            self._seen[key] = datagram
+        self._send(datagram, address)
+
+    # -- requesting -----------------------------------------------------------------------
+
+    async def request(
+        self,
+        address: Address,
+        code: int,
+        path: Sequence[str],
+        payload: bytes = b"",
+        *,
+        content_format: int | None = None,
+    ) -> Message:
+        """Send a confirmable request to ``address`` and return its response;
+        ``ExchangeError`` when none comes within MAX_TRANSMIT_WAIT or the peer resets it."""
+        if self.transport is None:
+            raise ExchangeError("the endpoint is closed")
+        mid, token = self._next_mid(), self._next_token()
+        while mid in self._by_mid:  # 65,536 exchanges in flight at once: wait for a free id
+            await asyncio.sleep(0.01)
+            mid = self._next_mid()
+        options = path_options(path)
+        if content_format is not None:
+            options += ((Option.CONTENT_FORMAT, encode_uint(content_format)),)
+        exchange = _Exchange(self._loop.create_future(), address, mid, token)
+        exchange.datagram = encode(Message(Type.CON, code, mid, token, options, payload))
+        exchange.timeout = self.ack_timeout_s * self._random.uniform(1.0, 1.5)
+        self._by_mid[mid] = exchange
+        self._by_token[token] = exchange
+        self._transmit(exchange, retransmissions=0)
+        try:
+            async with asyncio.timeout(self.max_transmit_wait_s):
+                return await exchange.future
+        except TimeoutError as err:
+            raise ExchangeError(
+                f"no response within {self.max_transmit_wait_s:g} s", timeout=True
+            ) from err
+        finally:
+            self._forget(exchange)
+
+    def _transmit(self, exchange: _Exchange, retransmissions: int) -> None:
+        if exchange.future.done() or exchange.acked:
+            return
+        if retransmissions > self.max_retransmit:
+            self._finish(
+                exchange,
+                error=ExchangeError(
+                    f"no acknowledgement after {retransmissions} transmissions", timeout=True
+                ),
+            )
+            return
+        if retransmissions:
+            self.counters.incr("coap.retransmissions")
+        self._send(exchange.datagram, exchange.address)
+        delay = exchange.timeout * (1 << retransmissions)
+        exchange.timer = self._loop.call_later(delay, self._transmit, exchange, retransmissions + 1)
+
+    def _forget(self, exchange: _Exchange) -> None:
+        if exchange.timer is not None:
+            exchange.timer.cancel()
+        if self._by_mid.get(exchange.mid) is exchange:
+            del self._by_mid[exchange.mid]
+        if self._by_token.get(exchange.token) is exchange:
+            del self._by_token[exchange.token]
+
+    def _finish(
+        self,
+        exchange: _Exchange,
+        *,
+        response: Message | None = None,
+        error: ExchangeError | None = None,
+    ) -> None:
+        self._forget(exchange)
+        if exchange.future.done():
+            return
+        if response is not None:
+            exchange.future.set_result(response)
+        else:
+            exchange.future.set_exception(error or ExchangeError("failed"))
+
+    def _empty(self, message: Message, address: Address) -> None:
+        if message.mtype is Type.CON:  # a ping
+            self._reset(message.mid, address)
+            return
+        exchange = self._by_mid.get(message.mid)
+        if exchange is None or exchange.address[0] != address[0]:
+            return
+        if message.mtype is Type.RST:
+            self._finish(exchange, error=ExchangeError(f"reset by {address[0]}"))
+        elif message.mtype is Type.ACK:  # the response will come separately
+            exchange.acked = True
+            if exchange.timer is not None:
+                exchange.timer.cancel()
+
+    def _response(self, message: Message, address: Address) -> None:
+        if message.mtype is Type.ACK:
+            exchange = self._by_mid.get(message.mid)
+            if exchange is not None and exchange.token == message.token:
+                self._finish(exchange, response=message)
+            return
+        if message.mtype is Type.RST:
+            return
+        exchange = self._by_token.get(message.token)
+        if exchange is None or exchange.address[0] != address[0]:
+            if message.mtype is Type.CON:
+                self._reset(message.mid, address)
+            return
+        if message.mtype is Type.CON:
+            self._send(encode(Message(Type.ACK, 0, message.mid)), address)
+        self._finish(exchange, response=message)

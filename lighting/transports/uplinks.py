@@ -1,0 +1,154 @@
+"""What a lamp sends up, taken the same way whichever CoAP stack carried it.
+
+Both CoAP transports (aiocoap's in ``coap.py``, the lean one in ``lean.py``) hand a request
+on one of the controller's resources to ``Uplinks.take``: it checks the content format,
+decodes the payload, hands the value to the controller, and says which response code the
+lamp gets, counting each outcome. Errors are translated here: payloads that break the
+protocol get 4.00 (4.13 when too large, 4.15 for another content format) with the reason as
+diagnostic payload, reports from unknown lamps 4.04, a controller that cannot store 5.03.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lighting.errors import ProtocolError, StorageError, UnknownLampError
+from lighting.metrics import Counters
+from lighting.protocol import (
+    CONTENT_FORMAT_CBOR,
+    CONTROLLER_FAULT,
+    CONTROLLER_REGISTER,
+    CONTROLLER_REPORT,
+    decode_fault,
+    decode_registration,
+    decode_report,
+)
+from lighting.transports.base import UplinkHandler
+
+log = logging.getLogger(__name__)
+
+ROUTES: dict[tuple[str, ...], str] = {
+    tuple(CONTROLLER_REGISTER): "registration",
+    tuple(CONTROLLER_REPORT): "report",
+    tuple(CONTROLLER_FAULT): "fault",
+}
+"""The controller's resources (all POST) and the name each uplink is counted under."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The response a lamp gets: its code as written (``2.04``) and a diagnostic."""
+
+    code: str
+    reason: str = ""
+
+    @property
+    def klass(self) -> int:
+        return int(self.code.split(".")[0])
+
+    @property
+    def detail(self) -> int:
+        return int(self.code.split(".")[1])
+
+
+class Gate:
+    """Counts uplinks being handled, so that closing can refuse new ones and let these finish."""
+
+    def __init__(self) -> None:
+        self.open = True
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> bool:
+        if not self.open:
+            return False
+        self._busy += 1
+        self._idle.clear()
+        return True
+
+    def leave(self) -> None:
+        self._busy -= 1
+        if self._busy == 0:
+            self._idle.set()
+
+    async def drain(self, timeout_s: float) -> int:
+        """Close the gate and wait for the uplinks in hand; how many were still busy."""
+        self.open = False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+        return self._busy
+
+
+def _check_format(content_format: int | None) -> None:
+    if content_format is not None and content_format != CONTENT_FORMAT_CBOR:
+        raise ProtocolError(f"content format {content_format} is not CBOR (60)", code="4.15")
+
+
+class Uplinks:
+    """The controller's three resources, behind whichever CoAP stack."""
+
+    def __init__(self, handler: UplinkHandler, counters: Counters, gate: Gate) -> None:
+        self._counters = counters
+        self._gate = gate
+
+        async def registration(payload: bytes, source: tuple[str, int]) -> str:
+            new = await handler.on_registration(decode_registration(payload), *source)
+            return "2.01" if new else "2.04"
+
+        async def report(payload: bytes, source: tuple[str, int]) -> str:
+            await handler.on_report(decode_report(payload))
+            return "2.04"
+
+        async def fault(payload: bytes, source: tuple[str, int]) -> str:
+            await handler.on_fault(decode_fault(payload))
+            return "2.04"
+
+        self._takers: dict[str, Callable[[bytes, tuple[str, int]], Awaitable[str]]] = {
+            "registration": registration,
+            "report": report,
+            "fault": fault,
+        }
+
+    def refuse(self, name: str, err: ProtocolError) -> Answer:
+        """Refuse an uplink that breaks the protocol, counted under its resource."""
+        self._counters.incr(f"coap.refused.{name}.bad-payload")
+        return Answer(err.code, err.reason)
+
+    async def take(
+        self, name: str, payload: bytes, content_format: int | None, source: tuple[str, int]
+    ) -> Answer:
+        """Take one uplink named ``name`` (a value of ``ROUTES``) from ``source``."""
+        if not self._gate.enter():
+            return Answer("5.03", "the controller is shutting down")
+        try:
+            return await self._take(name, payload, content_format, source)
+        finally:
+            self._gate.leave()
+
+    async def _take(
+        self, name: str, payload: bytes, content_format: int | None, source: tuple[str, int]
+    ) -> Answer:
+        shown: Any = f"{source[0]}:{source[1]}"
+        try:
+            _check_format(content_format)
+            code = await self._takers[name](payload, source)
+        except ProtocolError as err:
+            log.debug("refused %s from %s: %s", name, shown, err.reason)
+            return self.refuse(name, err)
+        except UnknownLampError as err:
+            self._counters.incr(f"coap.refused.{name}.unknown-lamp")
+            log.debug("refused %s from %s: %s", name, shown, err)
+            return Answer("4.04", str(err))
+        except StorageError:
+            self._counters.incr(f"coap.failed.{name}.storage")
+            log.exception("could not store %s from %s", name, shown)
+            return Answer("5.03", "the controller cannot store it now")
+        self._counters.incr(f"coap.accepted.{name}")
+        return Answer(code)

@@ -1,0 +1,329 @@
+"""The lean CoAP endpoint against aiocoap (the reference) and against a raw UDP peer that
+plays the parts aiocoap will not: losing a datagram, answering separately, resetting.
+
+Every exchange runs on loopback with short RFC 7252 timers; waits are bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+
+import aiocoap
+import pytest
+from aiocoap import resource
+from aiocoap.numbers.codes import Code
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lighting.errors import ProtocolError
+from lighting.metrics import Counters
+from lighting.protocol import coapwire
+from lighting.protocol.coapwire import CHANGED, CONTENT, GET, POST, PUT, Message, Option, Type
+from lighting.transports.lean import Address, ExchangeError, LeanEndpoint, Reply
+
+WAIT_S = 10
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# -- the codec ---------------------------------------------------------------------------
+
+options = st.lists(st.tuples(st.integers(0, 2000), st.binary(max_size=300)), max_size=6).map(
+    lambda found: tuple(sorted(found, key=lambda option: option[0]))
+)
+messages = st.builds(
+    Message,
+    mtype=st.sampled_from(list(Type)),
+    code=st.sampled_from([GET, POST, PUT, CHANGED, CONTENT, coapwire.NOT_FOUND]),
+    mid=st.integers(0, 0xFFFF),
+    token=st.binary(max_size=8),
+    options=options,
+    payload=st.binary(max_size=200),
+)
+
+
+@given(messages)
+def test_a_message_round_trips(message: Message) -> None:
+    assert coapwire.decode(coapwire.encode(message)) == message
+
+
+@given(st.binary(max_size=300))
+def test_any_datagram_is_a_message_or_a_protocol_error(data: bytes) -> None:
+    try:
+        message = coapwire.decode(data)
+    except ProtocolError:
+        return
+    assert coapwire.decode(coapwire.encode(message)) == message
+
+
+known_options = st.lists(
+    st.one_of(
+        st.tuples(st.just(int(Option.URI_PATH)), st.text(max_size=20).map(str.encode)),
+        st.tuples(
+            st.just(int(Option.CONTENT_FORMAT)), st.integers(0, 0xFFFF).map(coapwire.encode_uint)
+        ),
+        st.tuples(st.just(int(Option.ETAG)), st.binary(min_size=1, max_size=8)),
+    ),
+    max_size=5,
+).map(lambda found: tuple(sorted(found, key=lambda option: option[0])))
+
+
+@given(messages.flatmap(lambda m: known_options.map(lambda o: replace(m, options=o))))
+def test_aiocoap_reads_what_we_write(message: Message) -> None:
+    """aiocoap reads the options it knows by their type (Uri-Path as text, and so on)."""
+    theirs = aiocoap.Message.decode(coapwire.encode(message))
+    assert (theirs.mid, theirs.token, theirs.payload) == (
+        message.mid,
+        message.token,
+        message.payload,
+    )
+    assert int(theirs.code) == message.code
+    assert tuple(theirs.opt.uri_path) == message.uri_path
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b"\x40\x01", "not a CoAP"),
+        (b"\x49\x01\x00\x01", "token length 9"),
+        (b"\x44\x01\x00\x01ab", "token is cut short"),
+        (b"\x40\x01\x00\x01\xff", "payload marker with no payload"),
+        (b"\x40\x01\x00\x01\xd1", "option is cut short"),
+        (b"\x40\x01\x00\x01\xf0", "nibble of 15"),
+        (b"\x40\x00\x00\x01\xff\x01", "empty message with a token or content"),
+        (b"\x40\x21\x00\x01", "reserved"),
+    ],
+)
+def test_broken_datagrams_are_refused_with_a_reason(data: bytes, why: str) -> None:
+    with pytest.raises(ProtocolError, match=why):
+        coapwire.decode(data)
+
+
+# -- serving, against aiocoap's client ------------------------------------------------------
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[LeanEndpoint, Address, list[Message]]]:
+    seen: list[Message] = []
+
+    async def serve(request: Message, source: Address) -> Reply:
+        seen.append(request)
+        if request.uri_path == ("echo",):
+            return Reply(CHANGED, request.payload[::-1], 60)
+        return Reply(coapwire.NOT_FOUND, b"nothing here")
+
+    endpoint = LeanEndpoint(Counters(), serve=serve, ack_timeout_s=0.2, max_retransmit=2)
+    loop = asyncio.get_running_loop()
+    port = free_port()
+    await loop.create_datagram_endpoint(lambda: endpoint, local_addr=("127.0.0.1", port))
+    yield endpoint, ("127.0.0.1", port), seen
+    await endpoint.close()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiocoap.Context]:
+    context = await aiocoap.Context.create_client_context()
+    yield context
+    await context.shutdown()
+
+
+async def test_aiocoap_posts_to_the_lean_endpoint(
+    server: tuple[LeanEndpoint, Address, list[Message]], client: aiocoap.Context
+) -> None:
+    _, (host, port), seen = server
+    request = aiocoap.Message(code=Code.POST, uri=f"coap://{host}:{port}/echo", payload=b"abc")
+    async with asyncio.timeout(WAIT_S):
+        response = await client.request(request).response
+    assert response.code == Code.CHANGED
+    assert response.payload == b"cba"
+    assert response.opt.content_format == 60
+    assert seen[0].uri_path == ("echo",)
+    missing = aiocoap.Message(code=Code.GET, uri=f"coap://{host}:{port}/nowhere")
+    async with asyncio.timeout(WAIT_S):
+        assert (await client.request(missing).response).code == Code.NOT_FOUND
+
+
+async def _raw_exchange(address: Address, datagrams: list[bytes], answers: int) -> list[Message]:
+    """Send ``datagrams`` from one socket and read ``answers`` messages back."""
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        sock.bind(("127.0.0.1", 0))
+        for datagram in datagrams:
+            await loop.sock_sendto(sock, datagram, address)
+        async with asyncio.timeout(WAIT_S):
+            return [coapwire.decode(await loop.sock_recv(sock, 2048)) for _ in range(answers)]
+
+
+async def test_a_duplicate_request_is_served_once_and_answered_twice(
+    server: tuple[LeanEndpoint, Address, list[Message]],
+) -> None:
+    endpoint, address, seen = server
+    request = Message(Type.CON, POST, 4711, b"\x01", coapwire.path_options(["echo"]), b"xy")
+    first, second = await _raw_exchange(address, [coapwire.encode(request)] * 2, 2)
+    assert len(seen) == 1
+    assert first == second
+    assert (first.mtype, first.mid, first.token, first.payload) == (Type.ACK, 4711, b"\x01", b"yx")
+    assert endpoint.counters["coap.duplicates"] == 1
+
+
+async def test_an_unknown_critical_option_is_refused_with_4_02(
+    server: tuple[LeanEndpoint, Address, list[Message]],
+) -> None:
+    _, address, seen = server
+    options = (*coapwire.path_options(["echo"]), (Option.PROXY_URI, b"coap://elsewhere"))
+    request = Message(Type.CON, POST, 7, b"", tuple(sorted(options)), b"x")
+    (answer,) = await _raw_exchange(address, [coapwire.encode(request)], 1)
+    assert answer.code == coapwire.BAD_OPTION
+    assert seen == []
+
+
+async def test_a_broken_confirmable_message_and_a_ping_are_reset(
+    server: tuple[LeanEndpoint, Address, list[Message]],
+) -> None:
+    endpoint, address, _ = server
+    broken = b"\x40\x02\x00\x09\xd1"  # a CON header, then an option cut short
+    ping = coapwire.encode(Message(Type.CON, 0, 10))
+    first, second = await _raw_exchange(address, [broken, ping], 2)
+    assert (first.mtype, first.mid) == (Type.RST, 9)
+    assert (second.mtype, second.mid) == (Type.RST, 10)
+    assert endpoint.counters["coap.refused.not-coap"] == 1
+
+
+async def test_a_non_confirmable_request_gets_a_non_confirmable_answer(
+    server: tuple[LeanEndpoint, Address, list[Message]],
+) -> None:
+    _, address, _ = server
+    request = Message(Type.NON, POST, 99, b"\x07", coapwire.path_options(["echo"]), b"no")
+    (answer,) = await _raw_exchange(address, [coapwire.encode(request)], 1)
+    assert (answer.mtype, answer.token, answer.payload) == (Type.NON, b"\x07", b"on")
+
+
+# -- requesting, against aiocoap's server and a raw peer ----------------------------------
+
+
+class _Level(resource.Resource):  # type: ignore[misc]  # aiocoap ships no type hints
+    def __init__(self) -> None:
+        super().__init__()
+        self.level = b"0"
+
+    async def render_put(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.level = request.payload
+        return aiocoap.Message(code=Code.CHANGED, payload=b"ok " + request.payload)
+
+
+@pytest.fixture
+async def requester() -> AsyncIterator[LeanEndpoint]:
+    endpoint = LeanEndpoint(Counters(), ack_timeout_s=0.1, max_retransmit=2, seed=1)
+    loop = asyncio.get_running_loop()
+    await loop.create_datagram_endpoint(lambda: endpoint, local_addr=("127.0.0.1", 0))
+    yield endpoint
+    await endpoint.close()
+
+
+async def test_the_lean_endpoint_puts_to_an_aiocoap_server(requester: LeanEndpoint) -> None:
+    site = resource.Site()
+    level = _Level()
+    site.add_resource(["cmd"], level)
+    port = free_port()
+    context = await aiocoap.Context.create_server_context(
+        site, bind=("127.0.0.1", port), transports=["udp6"]
+    )
+    try:
+        response = await requester.request(("127.0.0.1", port), PUT, ["cmd"], b"70")
+    finally:
+        await context.shutdown()
+    assert (response.code, response.payload) == (CHANGED, b"ok 70")
+    assert level.level == b"70"
+
+
+class _Peer(asyncio.DatagramProtocol):
+    """A raw UDP peer whose behaviour a test chooses datagram by datagram."""
+
+    def __init__(self, behave: Callable[[_Peer, Message, Address], None]) -> None:
+        self.behave = behave
+        self.received: list[Message] = []
+        self.arrivals: asyncio.Queue[Message] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        message = coapwire.decode(data)
+        self.received.append(message)
+        self.arrivals.put_nowait(message)
+        self.behave(self, message, addr)
+
+    def send(self, message: Message, address: Address) -> None:
+        assert self.transport is not None
+        self.transport.sendto(coapwire.encode(message), address)
+
+
+async def _peer(behave: Callable[[_Peer, Message, Address], None]) -> tuple[_Peer, Address]:
+    loop = asyncio.get_running_loop()
+    transport, peer = await loop.create_datagram_endpoint(
+        lambda: _Peer(behave), local_addr=("127.0.0.1", 0)
+    )
+    host, port = transport.get_extra_info("sockname")[:2]
+    return peer, (host, port)
+
+
+async def test_a_lost_request_is_retransmitted_until_answered(requester: LeanEndpoint) -> None:
+    def answer_the_second(peer: _Peer, message: Message, addr: Address) -> None:
+        if message.mtype is Type.CON and len(peer.received) == 2:
+            peer.send(Message(Type.ACK, CHANGED, message.mid, message.token), addr)
+
+    peer, address = await _peer(answer_the_second)
+    try:
+        response = await requester.request(address, PUT, ["cmd"], b"1")
+    finally:
+        assert peer.transport is not None
+        peer.transport.close()
+    assert response.code == CHANGED
+    assert len(peer.received) == 2
+    assert peer.received[0] == peer.received[1]  # the same message id and token
+    assert requester.counters["coap.retransmissions"] == 1
+
+
+async def test_a_separate_response_is_acknowledged_and_taken(requester: LeanEndpoint) -> None:
+    def answer_separately(peer: _Peer, message: Message, addr: Address) -> None:
+        if message.mtype is Type.CON and message.is_request:
+            peer.send(Message(Type.ACK, 0, message.mid), addr)
+            peer.send(Message(Type.CON, CONTENT, 5000, message.token, payload=b"later"), addr)
+
+    peer, address = await _peer(answer_separately)
+    try:
+        response = await requester.request(address, GET, ["state"])
+        async with asyncio.timeout(WAIT_S):
+            await peer.arrivals.get()  # the request
+            ack = await peer.arrivals.get()  # our acknowledgement of the separate response
+    finally:
+        assert peer.transport is not None
+        peer.transport.close()
+    assert response.payload == b"later"
+    assert (ack.mtype, ack.code, ack.mid) == (Type.ACK, 0, 5000)
+
+
+async def test_a_reset_or_silence_ends_the_exchange(requester: LeanEndpoint) -> None:
+    def reset(peer: _Peer, message: Message, addr: Address) -> None:
+        peer.send(Message(Type.RST, 0, message.mid), addr)
+
+    peer, address = await _peer(reset)
+    with pytest.raises(ExchangeError, match="reset"):
+        await requester.request(address, PUT, ["cmd"], b"1")
+    peer.behave = lambda *_: None
+    with pytest.raises(ExchangeError) as silence:
+        await requester.request(address, PUT, ["cmd"], b"1")
+    assert silence.value.timeout
+    assert len(peer.received) == 1 + 3  # one reset request, then 1 + MAX_RETRANSMIT sends
+    assert peer.transport is not None
+    peer.transport.close()
