@@ -280,12 +280,16 @@ class FaultBook:
             await self.resolve(entry.lamp_id, kind, by=LAMP)
             entry.lamp_faults.discard(kind)
 
-    async def reconcile(self, entry: LampEntry, reported: frozenset[FaultKind]) -> None:
-        """Bring the lamp's open faults in line with the list in its latest report."""
+    async def reconcile(self, entry: LampEntry, reported: frozenset[FaultKind], seq: int) -> None:
+        """Bring the lamp's open faults in line with the list in its latest report (number
+        ``seq``), except for a kind the lamp has spoken of since in an event."""
         for kind in reported - entry.lamp_faults:
-            await self.lamp_says(entry, kind, True)
+            if newer(entry, kind, seq):
+                await self.lamp_says(entry, kind, True)
         for kind in entry.lamp_faults - reported:
-            await self.lamp_says(entry, kind, False)
+            if newer(entry, kind, seq):
+                await self.lamp_says(entry, kind, False)
+        entry.said_all = max(entry.said_all, seq)
 
     async def judge(self, entry: LampEntry, verdict: Verdict) -> None:
         """Open a symptom the rules found in ``confirm_reports`` reports in a row; resolve
@@ -302,6 +306,12 @@ class FaultBook:
                 if -streak >= confirm and kind in entry.inferred:
                     await self.resolve(entry.lamp_id, kind, by=CONTROLLER)
                     entry.inferred.discard(kind)
+
+
+def newer(entry: LampEntry, kind: FaultKind, seq: int) -> bool:
+    """Whether the lamp's message ``seq`` is its newest word on ``kind``: a report made
+    before an event but delivered after it (NB-IoT reorders) must not undo the event."""
+    return seq > max(entry.said_all, entry.said.get(kind, -1))
 
 
 def _detail(kind: FaultKind, reports: int) -> str:

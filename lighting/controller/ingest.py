@@ -17,7 +17,7 @@ from datetime import datetime
 from lighting.const import SOURCE_CONTROLLER
 from lighting.controller.delivery import DeliveryEngine
 from lighting.controller.events import EventHub
-from lighting.controller.faults import FaultBook
+from lighting.controller.faults import FaultBook, newer
 from lighting.controller.registry import LampEntry, Registry
 from lighting.controller.rules import judge
 from lighting.errors import StorageError
@@ -151,7 +151,7 @@ class Ingest:
         if stored == NEWEST:
             # Only the lamp's latest word counts: a late report must not close a live fault.
             entry.level, entry.power_w = report.level, report.power_w
-            await self._faults.reconcile(entry, report.faults)
+            await self._faults.reconcile(entry, report.faults, report.seq)
             rules = self._faults.rules
             expected = self._delivery.expectation(entry, rules.settle_s)
             await self._faults.judge(entry, judge(report, expected, rules))
@@ -165,6 +165,16 @@ class Ingest:
             await self._back_in_contact(entry)
         await self._delivery.heard_from(entry)
         await self._store.call(self._store.repository.touch, event.lamp_id, self._clock())
+        if not newer(entry, event.kind, event.seq):
+            self._counters.incr("faults.events_stale")
+            log.debug(
+                "lamp %s: event %d on %s is older than its word",
+                entry.lamp_id,
+                event.seq,
+                event.kind.slug,
+            )
+            return
+        entry.said[event.kind] = event.seq
         await self._faults.lamp_says(entry, event.kind, event.active)
 
     async def _back_in_contact(self, entry: LampEntry) -> None:

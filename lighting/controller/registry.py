@@ -33,6 +33,10 @@ class LampEntry:
     known only from a real uplink."""
     lamp_faults: set[FaultKind] = field(default_factory=set)
     """Faults the lamp says it has (open in the record)."""
+    said: dict[FaultKind, int] = field(default_factory=dict)
+    """Per fault kind, the sequence number of the lamp's newest event about it (this boot)."""
+    said_all: int = -1
+    """The sequence number of the lamp's newest report, which speaks of every kind."""
     latitude: float = 0.0
     longitude: float = 0.0
     wattage: float = 0.0

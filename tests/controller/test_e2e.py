@@ -118,7 +118,7 @@ async def test_a_lamp_failure_is_stored_and_shown_to_the_field_crew(
     none_left = await asyncio.to_thread(
         CliRunner().invoke, app, ["faults", "--db", settings.database_url, "--format", "json"]
     )
-    assert none_left.exit_code == 1
+    assert none_left.exit_code == 1, none_left.output
     assert json.loads(none_left.output) == []
 
 

@@ -109,6 +109,37 @@ async def test_a_day_burner_is_found_and_clears_when_the_relay_is_fixed(city: Ci
         assert [(n.event, n.kind) for n in _faults_in(feed)] == [(RESOLVED, K.DAY_BURNER)]
 
 
+async def test_a_report_overtaken_by_a_fault_event_does_not_undo_it(city: City) -> None:
+    # NB-IoT reorders: the lamp's report (failure on) is made before it clears the fault,
+    # but reaches the controller after the clearing event. The event is its newest word.
+    controller, sim = city
+    node = next(iter(sim.nodes.values()))
+    lamp_id = node.spec.lamp_id
+    raised = node.lamp.set_fault(K.LAMP_FAILURE, True, node.clock())
+    early = node.lamp.report(node.clock())
+    cleared = node.lamp.set_fault(K.LAMP_FAILURE, False, node.clock())
+    assert raised is not None
+    assert cleared is not None
+    assert raised.seq < early.seq < cleared.seq
+    assert K.LAMP_FAILURE in early.faults
+    book = _book(controller)
+    ingest = controller.ingest
+    assert ingest is not None
+    await ingest.on_fault(raised)
+    await ingest.on_fault(cleared)
+    await ingest.on_report(early)  # late
+    assert await _active(controller) == []
+    assert (book.opened, book.resolved) == (1, 1)
+    await ingest.on_fault(raised)  # a late copy of the first event
+    assert await _active(controller) == []
+    assert controller.counters["faults.events_stale"] == 1
+
+    # A newer report still speaks for every kind.
+    node.lamp.set_fault(K.LAMP_FAILURE, True, node.clock())
+    await ingest.on_report(node.lamp.report(node.clock()))
+    assert await _active(controller) == [(lamp_id, K.LAMP_FAILURE, "lamp")]
+
+
 async def test_power_too_high_is_found_acknowledged_and_closed_by_a_crew(city: City) -> None:
     controller, sim = city
     book = _book(controller)
