@@ -157,10 +157,17 @@ class ControlServer:
     ) -> None:
         if self._server is not None:
             self._server.close()
+        # End each view's own tasks and let its handler return: a handler cancelled from
+        # here makes asyncio's stream server (Python 3.11) log an error for it.
+        for view in list(self._views.values()):
+            for child in view.tasks:
+                child.cancel()
         handlers = list(self._handlers)
-        for handler in handlers:
-            handler.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
+        if handlers:
+            _, late = await asyncio.wait(handlers, timeout=WRITE_TIMEOUT_S)
+            for handler in late:
+                handler.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):

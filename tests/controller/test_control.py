@@ -9,6 +9,7 @@ with bounded timeouts.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
@@ -249,3 +250,21 @@ async def test_views_are_told_when_the_daemon_stops(control_settings: Settings) 
     with pytest.raises(NoDaemonError):
         await client.hello()
     await client.close()
+
+
+async def test_a_daemon_stopping_under_its_views_logs_no_error(
+    control_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A view's task cancelled at shutdown made asyncio's stream server log an error
+    # ("Exception in callback ... CancelledError", Python 3.11): the daemon ends its views'
+    # own tasks instead, and a normal stop says nothing alarming.
+    async with Controller(control_settings, clock=running_from(START)):
+        clients = [await ControlClient(control_settings.control.socket).connect() for _ in "ab"]
+        await clients[0].subscribe()
+        assert (await clients[1].hello())["lamps"] == 0
+    for client in clients:
+        async with asyncio.timeout(WAIT_S):
+            await client.lost.wait()
+        await client.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
