@@ -1,25 +1,50 @@
-"""``lighting sim`` (also ``python -m simulator``): run a simulated fleet until interrupted."""
+"""``lighting sim`` (also ``python -m simulator``): run a simulated city until interrupted.
+
+::
+
+    lighting sim                                  the packaged default city (1,000 lamps)
+    lighting sim --lamps 10000 --seed 7           the same city scaled to 10,000 lamps
+    lighting sim --profile city.toml              a city of your own
+    lighting sim inventory DIR                    write the city as inventory.csv and .geojson
+    lighting sim fault --lamp L00042 --kind lamp-failure      while a city runs
+    lighting sim fault --cabinet north-c02 --kind supply-loss --clear
+    lighting sim status
+"""
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
 import os
 import signal
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lighting.const import EXIT_REFUSED, EXIT_USAGE
 from lighting.errors import ProtocolError
 from lighting.model import FaultKind
+from lighting.protocol.inventory import write_csv, write_geojson
+from simulator.city import City, build_city
+from simulator.control import DEFAULT_SOCKET, ControlError, ControlServer, request
 from simulator.errors import FleetError, SimulatorError
-from simulator.fleet import DEFAULT_ZONES, build_fleet
+from simulator.faults import SimFault
 from simulator.mqtt import MqttOptions
+from simulator.profile import Profile, default_profile, load_profile
 from simulator.runner import Simulator
+
+sim_app = typer.Typer(
+    name="sim",
+    help="Run a simulated city of NB-IoT lamps, each a CoAP endpoint on its own loopback address.",
+    add_completion=False,
+)
+out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
 
 
 class Uplink(enum.StrEnum):
@@ -29,32 +54,164 @@ class Uplink(enum.StrEnum):
     MQTT = "mqtt"
 
 
-def _known(fleet: Simulator, lamp_id: str) -> str:
-    if lamp_id not in fleet.nodes:
-        raise FleetError(f"no lamp {lamp_id!r} in this fleet (ids run L00001 to L{len(fleet):05d})")
-    return lamp_id
+class EndpointChoice(enum.StrEnum):
+    """How the lamps' sockets are laid out (see ``simulator.endpoint``)."""
+
+    AUTO = "auto"
+    SHARED = "shared"
+    PER_LAMP = "per-lamp"
 
 
+ProfileOption = Annotated[
+    Path | None, typer.Option(help="City profile (TOML); default: the packaged city.")
+]
+LampsOption = Annotated[
+    int | None, typer.Option(min=1, help="Scale the profile's counts to this many lamps.")
+]
+SeedOption = Annotated[
+    int | None, typer.Option(help="Same seed, same city (default: the profile's).")
+]
+ControlOption = Annotated[Path, typer.Option("--control", help="The simulator's control socket.")]
+
+
+def _profile(path: Path | None) -> Profile:
+    return default_profile() if path is None else load_profile(path)
+
+
+def _city(
+    profile_path: Path | None,
+    lamps: int | None,
+    seed: int | None,
+    overrides: dict[str, Any] | None = None,
+) -> City:
+    """The city to run, or exit 2 with the profile's error."""
+    try:
+        profile = _profile(profile_path)
+        if overrides:
+            profile = profile.model_copy(update={"city": profile.city.model_copy(update=overrides)})
+        return build_city(profile, seed=seed, lamps=lamps)
+    except FleetError as error:
+        err.print(f"[red]{escape(str(error))}")
+        raise typer.Exit(EXIT_USAGE) from error
+
+
+def write_inventory(city: City, directory: Path) -> tuple[Path, Path]:
+    """Write ``inventory.csv`` and ``inventory.geojson`` of ``city`` into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lamps = city.inventory()
+    csv_path, geojson_path = directory / "inventory.csv", directory / "inventory.geojson"
+    csv_path.write_text(write_csv(lamps), "utf-8")
+    geojson_path.write_text(write_geojson(lamps), "utf-8")
+    return csv_path, geojson_path
+
+
+def _host_port(value: str, option: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        err.print(f"[red]{option} {value!r} must be HOST:PORT")
+        raise typer.Exit(EXIT_USAGE)
+    return host, int(port)
+
+
+class _Run:
+    """One run of a city until interrupted."""
+
+    def __init__(
+        self,
+        city: City,
+        controller: tuple[str, int],
+        options: MqttOptions | None,
+        endpoint: EndpointChoice,
+        faults: bool,
+        control: Path,
+    ) -> None:
+        self.city, self.controller, self.options = city, controller, options
+        self.endpoint, self.faults, self.control = endpoint, faults, control
+        self.latency: float | None = None
+        self.loss: float | None = None
+        self.lamp_failure: list[str] = []
+        self.silent: list[str] = []
+
+    async def serve(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        city = self.city
+        fleet = Simulator.for_city(
+            city,
+            self.controller,
+            mqtt=self.options,
+            endpoint=self.endpoint.value,
+            run_faults=self.faults,
+        )
+        for lamp_id in [*self.lamp_failure, *self.silent]:
+            fleet.targets(lamp=lamp_id)  # refuses a lamp the city does not have
+        async with fleet, ControlServer(fleet, self.control):
+            for cell in fleet.cells.values():
+                if self.latency is not None:
+                    cell.latency_s = self.latency
+                if self.loss is not None:
+                    cell.loss = self.loss
+            first = city.specs[0]
+            out.print(
+                f"{city.name}: {len(city.specs)} lamps from {first.address} port {first.port} "
+                f"({fleet.mode} sockets), seed {city.seed}; control: {self.control}; "
+                "Ctrl-C to stop"
+            )
+            if self.options is not None:
+                where = f"{self.options.host}:{self.options.port}"
+                out.print(f"reports and faults over MQTT to {where} ({self.options.root}/up/...)")
+            for lamp_id in self.lamp_failure:
+                fleet.inject(lamp_id, FaultKind.LAMP_FAILURE)
+                out.print(f"lamp {lamp_id}: lamp failure")
+            for lamp_id in self.silent:
+                await fleet.silence(lamp_id)
+                out.print(f"lamp {lamp_id}: silent")
+            await stop.wait()
+
+
+@sim_app.callback(invoke_without_command=True)
 def sim(
-    lamps: Annotated[int, typer.Option(min=1, help="Number of lamps.")] = 50,
+    ctx: typer.Context,
+    profile: ProfileOption = None,
+    lamps: LampsOption = None,
+    seed: SeedOption = None,
     controller: Annotated[str, typer.Option(help="Controller HOST:PORT.")] = "127.0.0.1:5683",
-    base_address: Annotated[str, typer.Option(help="First lamp address (127.x.y.z).")] = (
-        "127.1.0.1"
-    ),
-    port: Annotated[int, typer.Option(help="CoAP port every lamp listens on.")] = 5683,
-    zones: Annotated[str, typer.Option(help="Comma-separated zone names.")] = ",".join(
-        DEFAULT_ZONES
-    ),
-    seed: Annotated[int, typer.Option(help="Same seed, same fleet.")] = 7,
-    report_period: Annotated[int, typer.Option(min=1, help="Seconds between reports.")] = 60,
+    base_address: Annotated[
+        str | None, typer.Option(help="First lamp address (127.x.y.z); default: the profile's.")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="CoAP port every lamp listens on; default: the profile's.")
+    ] = None,
+    report_period: Annotated[
+        int | None, typer.Option(min=1, help="Seconds between reports; default: the profile's.")
+    ] = None,
     lamp_failure: Annotated[
         list[str] | None, typer.Option(help="Lamp whose LED fails after start (repeatable).")
     ] = None,
     silent: Annotated[
         list[str] | None, typer.Option(help="Lamp that stops answering after start (repeatable).")
     ] = None,
-    latency: Annotated[float, typer.Option(min=0, help="One-way latency of every cell, s.")] = 0.0,
-    loss: Annotated[float, typer.Option(min=0, max=1, help="Datagram loss of every cell.")] = 0.0,
+    latency: Annotated[
+        float | None, typer.Option(min=0, help="One-way latency of every cell, s (else by class).")
+    ] = None,
+    loss: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="Datagram loss of every cell (else by class)."),
+    ] = None,
+    faults: Annotated[
+        bool, typer.Option(help="Run the profile's faults (rates at start, schedule).")
+    ] = True,
+    endpoint: Annotated[
+        EndpointChoice,
+        typer.Option(help="One socket for all lamps (shared), one each, or auto."),
+    ] = EndpointChoice.AUTO,
+    control: ControlOption = Path(DEFAULT_SOCKET),
+    write_inventory_to: Annotated[
+        Path | None,
+        typer.Option("--write-inventory", help="Also write the city's inventory into this folder."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
     uplink: Annotated[
         Uplink, typer.Option(help="Reports and fault events over CoAP, or over an MQTT broker.")
@@ -64,7 +221,9 @@ def sim(
     ),
     mqtt_root: Annotated[str, typer.Option(help="MQTT topic root.")] = "citylight",
 ) -> None:
-    """Run a simulated fleet of lamps, each a CoAP endpoint on its own loopback address."""
+    """Run a simulated city of lamps, each a CoAP endpoint on its own loopback address."""
+    if ctx.invoked_subcommand is not None:
+        return
     logging.basicConfig(
         level=getattr(logging, log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -72,56 +231,95 @@ def sim(
     )
     # Two endpoints on one address must fail loudly, not share traffic (aiocoap reads this).
     os.environ.setdefault("AIOCOAP_REUSE_PORT", "0")
-    out, err = Console(), Console(stderr=True)
-    host, _, ctl_port = controller.rpartition(":")
-    if not host or not ctl_port.isdigit():
-        err.print(f"[red]--controller {controller!r} must be HOST:PORT")
-        raise typer.Exit(EXIT_USAGE)
+    host, ctl_port = _host_port(controller, "--controller")
     options = None
     if uplink is Uplink.MQTT:
-        broker_host, _, broker_port = mqtt.rpartition(":")
-        if not broker_host or not broker_port.isdigit():
-            err.print(f"[red]--mqtt {mqtt!r} must be HOST:PORT")
-            raise typer.Exit(EXIT_USAGE)
+        broker_host, broker_port = _host_port(mqtt, "--mqtt")
         try:
-            options = MqttOptions(broker_host, int(broker_port), root=mqtt_root)
+            options = MqttOptions(broker_host, broker_port, root=mqtt_root)
         except ProtocolError as error:
             err.print(f"[red]--mqtt-root {mqtt_root!r}: {error}")
             raise typer.Exit(EXIT_USAGE) from error
+    given = {"base_address": base_address, "port": port, "report_period_s": report_period}
+    city = _city(profile, lamps, seed, {k: v for k, v in given.items() if v is not None})
+    if write_inventory_to is not None:
+        for path in write_inventory(city, write_inventory_to):
+            out.print(f"inventory: {path}")
 
-    async def main() -> None:
-        specs = build_fleet(
-            lamps,
-            seed=seed,
-            zones=[z.strip() for z in zones.split(",") if z.strip()],
-            base_address=base_address,
-            port=port,
-            report_period_s=report_period,
-        )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        async with Simulator(specs, (host, int(ctl_port)), seed=seed, mqtt=options) as fleet:
-            for cell in fleet.cells.values():
-                cell.latency_s, cell.loss = latency, loss
-            out.print(f"{len(specs)} lamps from {base_address} port {port}; Ctrl-C to stop")
-            if options is not None:
-                out.print(f"reports and faults over MQTT to {mqtt} ({mqtt_root}/up/...)")
-            for lamp_id in lamp_failure or []:
-                fleet.inject(_known(fleet, lamp_id), FaultKind.LAMP_FAILURE)
-                out.print(f"lamp {lamp_id}: lamp failure")
-            for lamp_id in silent or []:
-                await fleet.silence(_known(fleet, lamp_id))
-                out.print(f"lamp {lamp_id}: silent")
-            await stop.wait()
-
+    run = _Run(city, (host, ctl_port), options, endpoint, faults, control)
+    run.latency, run.loss = latency, loss
+    run.lamp_failure, run.silent = lamp_failure or [], silent or []
     try:
-        asyncio.run(main())
+        asyncio.run(run.serve())
+    except FleetError as error:
+        err.print(f"[red]{escape(str(error))}")
+        raise typer.Exit(EXIT_USAGE) from error
     except SimulatorError as error:
-        err.print(f"[red]{error}")
+        err.print(f"[red]{escape(str(error))}")
         raise typer.Exit(EXIT_REFUSED) from error
 
 
+@sim_app.command()
+def inventory(
+    directory: Annotated[Path, typer.Argument(help="Folder for inventory.csv and .geojson.")],
+    profile: ProfileOption = None,
+    lamps: LampsOption = None,
+    seed: SeedOption = None,
+) -> None:
+    """Write the city's lamps as an inventory (CSV and GeoJSON) for ``lighting import``."""
+    city = _city(profile, lamps, seed)
+    for path in write_inventory(city, directory):
+        out.print(f"{path}: {len(city.specs)} lamps")
+
+
+def _ask(control: Path, message: dict[str, Any]) -> dict[str, Any]:
+    try:
+        answer = asyncio.run(request(control, message))
+    except ControlError as error:
+        err.print(f"[red]{escape(str(error))}[/]: is `lighting sim` running (this --control)?")
+        raise typer.Exit(EXIT_REFUSED) from error
+    if not answer.get("ok"):
+        err.print(f"[red]the simulator refused:[/] {escape(str(answer.get('error')))}")
+        raise typer.Exit(EXIT_USAGE)
+    return answer
+
+
+@sim_app.command()
+def fault(
+    kind: Annotated[SimFault, typer.Option(help="The fault to raise (or clear).")],
+    lamp: Annotated[str | None, typer.Option(help="On this lamp.")] = None,
+    cabinet: Annotated[str | None, typer.Option(help="On every lamp of this cabinet.")] = None,
+    cell: Annotated[
+        str | None, typer.Option(help="On this cell (cell-silent), or its lamps.")
+    ] = None,
+    zone: Annotated[str | None, typer.Option(help="On every lamp of this zone.")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Clear the fault instead.")] = False,
+    control: ControlOption = Path(DEFAULT_SOCKET),
+) -> None:
+    """Inject a fault into the running simulator (through its control socket)."""
+    given = {
+        k: v for k, v in {"lamp": lamp, "cabinet": cabinet, "cell": cell, "zone": zone}.items() if v
+    }
+    if len(given) != 1:
+        err.print("[red]name exactly one of --lamp, --cabinet, --cell or --zone")
+        raise typer.Exit(EXIT_USAGE)
+    answer = _ask(control, {"op": "fault", "kind": kind.value, "active": not clear, **given})
+    target = ", ".join(f"{k} {v}" for k, v in given.items())
+    what = "cleared" if clear else "raised"
+    out.print(f"{kind.value} {what} on {target}: {answer['lamps']} lamps")
+
+
+@sim_app.command()
+def status(
+    lamp: Annotated[str | None, typer.Option(help="One lamp's state.")] = None,
+    control: ControlOption = Path(DEFAULT_SOCKET),
+) -> None:
+    """The running simulator at a glance (JSON), or one lamp's state."""
+    message: dict[str, Any] = {"op": "lamp", "lamp": lamp} if lamp else {"op": "status"}
+    answer = _ask(control, message)
+    answer.pop("ok", None)
+    typer.echo(json.dumps(answer, indent=1))
+
+
 def main() -> None:
-    typer.run(sim)
+    sim_app()

@@ -1,27 +1,30 @@
-"""A simulated lamp on the network: a real CoAP endpoint (aiocoap) around a pure ``Lamp``.
+"""A simulated lamp on the network: a real CoAP endpoint around a pure ``Lamp``.
 
-Each node binds its own loopback address on the CoAP port, serves ``/cmd``, ``/state`` and
-``/.well-known/core`` to any CoAP client, registers with the controller after power-up,
-and reports its state every period (with jitter, so a city does not report in lockstep)
-and at once when a fault appears. Uplinks are sent from the node's own address, the way a
-modem's packets carry its own IP, so the controller learns where the lamp listens.
+Each node is reached at its own loopback address on the fleet's port, serves ``/cmd``,
+``/state`` and ``/.well-known/core`` to any CoAP client (RFC 7252: confirmable requests
+answered with piggybacked responses, non-confirmable ones with non-confirmable responses,
+duplicates answered from a cache, unknown critical options refused with 4.02), and sends
+its uplinks (registration, reports, fault events) as confirmable POSTs from its own
+address, retransmitted with exponential backoff until answered, the answer piggybacked or
+separate. Its cell's latency and loss apply to every datagram both ways, and a sleepy
+(queue-mode) lamp hears nothing outside its wake window.
+
+The node has no task of its own: the fleet (``simulator.runner``) schedules its uplinks.
+Standing alone (``LampNode(...).open()``) it binds a socket of its own, which is how the
+tests talk to a single lamp.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-import socket
+import time
 from collections.abc import Callable
-
-import aiocoap
-from aiocoap import resource
-from aiocoap.numbers.codes import Code
+from dataclasses import dataclass, field
 
 from lighting.errors import ProtocolError
-from lighting.model import FaultEvent, FaultKind
+from lighting.model import Command, FaultEvent, FaultKind
 from lighting.protocol import (
     CONTENT_FORMAT_CBOR,
     CONTROLLER_FAULT,
@@ -29,86 +32,127 @@ from lighting.protocol import (
     CONTROLLER_REPORT,
     LAMP_COMMAND,
     LAMP_STATE,
+    MAX_PAYLOAD,
     decode_command,
     encode_ack,
     encode_fault,
     encode_registration,
     encode_report,
-    uri,
 )
+from lighting.protocol import coapwire as coap
+from lighting.protocol.coapwire import Message, Option, Type
 from lighting.protocol.topics import UplinkKind
-from simulator.errors import BindError
+from simulator.endpoint import Endpoint
+from simulator.faults import Effect, Power, SimFault, apply_fault
 from simulator.lamp import Lamp, LampSpec
 from simulator.mqtt import MqttUplink
-from simulator.network import Cell, attach
+from simulator.network import Cell
 
 log = logging.getLogger(__name__)
 
 UPLINK_TIMEOUT_S = 10.0
-REGISTER_BACKOFF_MAX_S = 30.0
+"""An uplink not answered within this is given up (the next report says it again)."""
+ACK_TIMEOUT_S = 2.0
+ACK_RANDOM_FACTOR = 1.5
+EXCHANGE_LIFETIME_S = 247.0
+"""How long an answered request is remembered to answer its duplicates (RFC 7252)."""
+_REMEMBERED = 8
+_WELL_KNOWN = (".well-known", "core")
+_LINKS = b'</cmd>;ct=60;rt="citylight.cmd",</state>;ct=60;rt="citylight.state"'
+_UNDERSTOOD = frozenset(
+    {Option.URI_HOST, Option.URI_PORT, Option.URI_PATH, Option.URI_QUERY, Option.ACCEPT}
+    | {Option.BLOCK2, Option.CONTENT_FORMAT, Option.OBSERVE}
+)
+_LINK_FORMAT = 40
+_NOT_ACCEPTABLE = coap.code(4, 6)
 
 
-class _BlackHole(asyncio.DatagramProtocol):
-    """Swallows every datagram; ``closed`` is done once the socket is really closed."""
-
-    def __init__(self) -> None:
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
+def _first(message: Message, number: int) -> int | None:
+    """The first value of an integer option, or None."""
+    values = message.option_values(number)
+    return coap.decode_uint(values[0]) if values else None
 
 
-def _probe_bind(address: str, port: int) -> None:
-    """Refuse a taken address before aiocoap, which leaks its socket when a bind fails."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind((address, port))
-    except OSError as err:
-        raise BindError(address, port, err.strerror or str(err)) from err
+def _successful(code: int) -> bool:
+    return 0x40 <= code < 0x60
 
 
-def _error(code: Code, reason: str) -> aiocoap.Message:
-    return aiocoap.Message(code=code, payload=reason.encode())
+def _uplink_options(path: tuple[str, ...]) -> tuple[tuple[int, bytes], ...]:
+    content = (int(Option.CONTENT_FORMAT), coap.encode_uint(CONTENT_FORMAT_CBOR))
+    return (*coap.path_options(path), content)
 
 
-class _CommandResource(resource.Resource):
-    def __init__(self, node: LampNode) -> None:
-        super().__init__()
-        self._node = node
+@dataclass(slots=True)
+class _Exchange:
+    """One confirmable uplink waiting for its answer."""
 
-    async def render_put(self, request: aiocoap.Message) -> aiocoap.Message:
-        try:
-            command = decode_command(request.payload)
-        except ProtocolError as err:
-            self._node.refused += 1
-            return _error(Code.BAD_REQUEST, err.reason)
-        ack = self._node.lamp.apply(command, self._node.clock())
-        await self._node.notify()
-        return aiocoap.Message(
-            code=Code.CHANGED, payload=encode_ack(ack), content_format=CONTENT_FORMAT_CBOR
-        )
-
-    render_post = render_put
+    data: bytes
+    mid: int
+    token: bytes
+    future: asyncio.Future[Message | None]
+    timeout_s: float
+    deadline: float
+    acknowledged: bool = False
+    timer: asyncio.TimerHandle | None = None
 
 
-class _StateResource(resource.Resource):
-    def __init__(self, node: LampNode) -> None:
-        super().__init__()
-        self._node = node
+@dataclass(slots=True)
+class _Answered:
+    until: float
+    data: bytes
 
-    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
-        # A GET is a read: it does not consume an uplink sequence number.
-        lamp = self._node.lamp
-        report = lamp.report(self._node.clock())
-        lamp.seq -= 1
-        return aiocoap.Message(
-            code=Code.CONTENT, payload=encode_report(report), content_format=CONTENT_FORMAT_CBOR
-        )
+
+@dataclass(slots=True)
+class _Waiters:
+    """Lazily made state of a node that only some nodes need."""
+
+    levels: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
+    answered: dict[tuple[tuple[str, int], int], _Answered] = field(default_factory=dict)
+    exchanges: dict[bytes, _Exchange] = field(default_factory=dict)
+
+
+class FleetHooks:
+    """What a node asks of its fleet: to be scheduled for an uplink, to count."""
+
+    def wake(self, node: LampNode) -> None:  # pragma: no cover - overridden by the fleet
+        """The node has something to send."""
+
+    def registration(self, node: LampNode, registered: bool) -> None:  # pragma: no cover
+        """The node has registered (or lost its registration)."""
+
+
+_ALONE = FleetHooks()
 
 
 class LampNode:
-    """One lamp with its CoAP endpoint and its uplink loop."""
+    """One lamp with its CoAP endpoint."""
+
+    __slots__ = (
+        "_events_registered",
+        "_events_reported",
+        "_extra",
+        "_mid",
+        "_own",
+        "_pending",
+        "_rng",
+        "awake_until",
+        "backoff",
+        "cell",
+        "clock",
+        "controller",
+        "endpoint",
+        "fleet",
+        "is_registered",
+        "lamp",
+        "mqtt",
+        "online",
+        "queued",
+        "refused",
+        "report_due",
+        "timer",
+        "uplink_timeout_s",
+        "uplinks_failed",
+    )
 
     def __init__(
         self,
@@ -119,197 +163,488 @@ class LampNode:
         rng: random.Random,
         cell: Cell | None = None,
         mqtt: MqttUplink | None = None,
+        endpoint: Endpoint | None = None,
+        fleet: FleetHooks | None = None,
     ) -> None:
-        self.lamp = Lamp(spec)
+        self.lamp = Lamp(spec, epoch=time.time() - clock())
         self.mqtt = mqtt
         """When set, reports and fault events go through the fleet's MQTT platform."""
         self.cell = cell if cell is not None else Cell(spec.cell)
-        self.awake_until = 0.0
         self.controller = controller
         self.clock = clock
+        self.endpoint = endpoint
+        """The socket the node is reached through (None: it opens one of its own)."""
+        self.fleet = fleet if fleet is not None else _ALONE
+        self._own = endpoint is None
         self._rng = rng
-        self._context: aiocoap.Context | None = None
-        self._hole: tuple[asyncio.DatagramTransport, _BlackHole] | None = None
-        self._wake = asyncio.Event()
-        self.registered = asyncio.Event()
-        self.reported = asyncio.Event()
-        """Set once the controller has stored a report of this lamp (over CoAP)."""
-        self._changed = asyncio.Condition()
-        self._pending: list[FaultEvent] = []
+        self._mid = rng.getrandbits(16)
+        self._pending: list[FaultEvent] | None = None
+        self._extra: _Waiters | None = None
+        self._events_registered: asyncio.Event | None = None
+        self._events_reported: asyncio.Event | None = None
+        self.awake_until = 0.0
+        self.online = False
+        self.is_registered = False
+        self.queued = False
+        self.report_due = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.backoff = 1.0
+        self.uplink_timeout_s = UPLINK_TIMEOUT_S
         self.refused = 0
         self.uplinks_failed = 0
+
+    # -- identity and waiting ----------------------------------------------------------------
 
     @property
     def spec(self) -> LampSpec:
         return self.lamp.spec
 
     @property
-    def online(self) -> bool:
-        return self._context is not None
+    def registered(self) -> asyncio.Event:
+        """Set while the controller has taken the lamp's registration."""
+        if self._events_registered is None:
+            self._events_registered = asyncio.Event()
+            if self.is_registered:
+                self._events_registered.set()
+        return self._events_registered
 
-    async def notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    @property
+    def reported(self) -> asyncio.Event:
+        """Set once the controller has stored a report of this lamp (over CoAP)."""
+        if self._events_reported is None:
+            self._events_reported = asyncio.Event()
+        return self._events_reported
+
+    def _set_registered(self, value: bool) -> None:
+        if value != self.is_registered:
+            self.is_registered = value
+            self.fleet.registration(self, value)
+        if self._events_registered is not None:
+            if value:
+                self._events_registered.set()
+            else:
+                self._events_registered.clear()
+
+    def _state(self) -> _Waiters:
+        if self._extra is None:
+            self._extra = _Waiters()
+        return self._extra
 
     async def wait_level(self, level: int) -> None:
         """Wait until a command has put the lamp at ``level``."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.lamp.level == level)
+        if self.lamp.level == level:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._state().levels.append((level, future))
+        try:
+            await future
+        finally:
+            extra = self._state()
+            extra.levels = [(lv, f) for lv, f in extra.levels if f is not future]
+
+    def _notify(self) -> None:
+        extra = self._extra
+        if extra is None or not extra.levels:
+            return
+        for level, future in extra.levels:
+            if level == self.lamp.level and not future.done():
+                future.set_result(None)
+
+    # -- life -------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Bind the lamp's endpoint (back in coverage); ``BindError`` if the system refuses."""
-        await self._fill_hole()
-        _probe_bind(self.spec.address, self.spec.port)
-        site = resource.Site()
-        site.add_resource(
-            [".well-known", "core"], resource.WKCResource(site.get_resources_as_linkheader)
-        )
-        site.add_resource(list(LAMP_COMMAND), _CommandResource(self))
-        site.add_resource(list(LAMP_STATE), _StateResource(self))
-        try:
-            self._context = await aiocoap.Context.create_server_context(
-                site,
-                bind=(self.spec.address, self.spec.port),
-                transports=["udp6"],
-                loggername=f"{__name__}.coap",
-            )
-        except OSError as err:
-            raise BindError(self.spec.address, self.spec.port, err.strerror or str(err)) from err
-        attach(self._context, self.cell, self.spec.lamp_id, self._listening)
-        self._wake.set()
+        """Power on (or come back into coverage): the node listens and will register;
+        ``BindError`` if the system refuses its address."""
+        if self.endpoint is None or (self._own and not self.endpoint.is_open):
+            endpoint = Endpoint(self.spec.address, self.spec.port)
+            endpoint.open()
+            self.endpoint = endpoint
+            endpoint.attach(self.spec.address, self)
+        elif self.spec.address not in self.endpoint.receivers:
+            self.endpoint.attach(self.spec.address, self)
+        self.online = True
+        self._set_registered(False)
+        self.fleet.wake(self)
+
+    async def close(self) -> None:
+        """Power off for good: stop answering and release the node's own socket."""
+        self.go_offline()
+        endpoint = self.endpoint
+        if endpoint is None:
+            return
+        endpoint.detach(self.spec.address)
+        if self._own:
+            endpoint.close()
+
+    def go_offline(self) -> None:
+        """Off the air: datagrams to the lamp vanish and it sends nothing."""
+        self.online = False
+        self._set_registered(False)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        extra = self._extra
+        if extra is not None:
+            for exchange in list(extra.exchanges.values()):
+                self._finish(exchange, None)
+
+    async def go_silent(self) -> None:
+        """Drop out of coverage: stop answering and reporting, as NB-IoT does.
+
+        The address stays held (by the node's own socket, or the fleet's): a closed port
+        would answer with ICMP port-unreachable, which no radio network sends.
+        """
+        self.go_offline()
 
     def _listening(self) -> bool:
         """A sleepy lamp's radio listens only for a window after each of its uplinks."""
         return not self.spec.sleepy or self.clock() <= self.awake_until
 
-    async def close(self) -> None:
-        """Power off: close the endpoint and stop reporting."""
-        context, self._context = self._context, None
-        self.registered.clear()
-        if context is not None:
-            await context.shutdown()
-        await self._fill_hole()
+    # -- the radio --------------------------------------------------------------------------
 
-    async def _fill_hole(self) -> None:
-        hole, self._hole = self._hole, None
-        if hole is not None:
-            transport, protocol = hole
-            transport.close()
-            await protocol.closed
+    def datagram(self, data: bytes, remote: tuple[str, int]) -> None:
+        """A datagram for this lamp, before the radio link (loss, latency, sleep)."""
+        if not self.online:
+            return
+        cell = self.cell
+        command = len(data) >= 4 and data[1] in (coap.PUT, coap.POST) and data[0] >> 6 == 1
+        if command:
+            cell.command_requests += 1
+        if not self._listening():
+            cell.asleep += 1
+            return
+        if cell.lost():
+            return
+        if command:
+            cell.command_arrived(self.spec.lamp_id)
+        if cell.latency_s > 0:
+            asyncio.get_running_loop().call_later(cell.latency_s, self._received, data, remote)
+        else:
+            self._received(data, remote)
 
-    async def go_silent(self) -> None:
-        """Drop out of coverage: stop answering and reporting, as NB-IoT does.
+    def _send(self, data: bytes, remote: tuple[str, int], *, response: bool = False) -> None:
+        cell = self.cell
+        if response:
+            cell.command_answered(self.spec.lamp_id)
+        if cell.lost() or self.endpoint is None:
+            return
+        if cell.latency_s > 0:
+            asyncio.get_running_loop().call_later(cell.latency_s, self._transmit, data, remote)
+        else:
+            self._transmit(data, remote)
 
-        Datagrams to the lamp vanish. A plain socket keeps the address and swallows them,
-        because a closed port would answer with ICMP port-unreachable, which no radio
-        network sends and which makes the sender's next datagram fail on loopback.
-        """
-        await self.close()
+    def _transmit(self, data: bytes, remote: tuple[str, int]) -> None:
+        # Sent even if the node went dark meanwhile: the datagram had left the antenna.
+        if self.endpoint is not None:
+            self.endpoint.send(self.spec.address, data, remote)
+
+    def _received(self, data: bytes, remote: tuple[str, int]) -> None:
+        if not self.online:
+            return
+        try:
+            message = coap.decode(data)
+        except ProtocolError:
+            self.refused += 1  # not CoAP: dropped (RFC 7252 4.2)
+            return
+        if message.mtype in (Type.ACK, Type.RST):
+            self._answer_to_uplink(message)
+        elif message.is_request:
+            self._serve(message, remote)
+        elif message.is_response:
+            self._separate_response(message, remote)
+        elif message.mtype == Type.CON:  # a CoAP ping
+            self._send(coap.encode(Message(Type.RST, coap.EMPTY, message.mid)), remote)
+
+    def _next_mid(self) -> int:
+        self._mid = (self._mid + 1) & 0xFFFF
+        return self._mid
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def _serve(self, request: Message, remote: tuple[str, int]) -> None:
+        key = (remote, request.mid)
+        now = self.clock()
+        extra = self._extra
+        if request.mtype == Type.CON and extra is not None:
+            seen = extra.answered.get(key)
+            if seen is not None and seen.until >= now:
+                self._send(seen.data, remote, response=True)  # a duplicate: same answer
+                return
+        try:
+            code, payload, options = self._render(request)
+        except ProtocolError as err:  # a Uri-Path that is not UTF-8, an oversized integer
+            self.refused += 1
+            code, payload, options = coap.BAD_REQUEST, err.reason.encode(), []
+        if request.mtype == Type.CON:
+            reply = Message(Type.ACK, code, request.mid, request.token, tuple(options), payload)
+        else:
+            mid = self._next_mid()
+            reply = Message(Type.NON, code, mid, request.token, tuple(options), payload)
+        data = coap.encode(reply)
+        if request.mtype == Type.CON:
+            answered = self._state().answered
+            answered[key] = _Answered(now + EXCHANGE_LIFETIME_S, data)
+            if len(answered) > _REMEMBERED:
+                for old in sorted(answered, key=lambda k: answered[k].until)[:-_REMEMBERED]:
+                    del answered[old]
+        self._send(data, remote, response=True)
+
+    def _render(  # noqa: PLR0911 - one answer per resource and refusal
+        self, request: Message
+    ) -> tuple[int, bytes, list[tuple[int, bytes]]]:
+        unknown = coap.unknown_critical(request, _UNDERSTOOD)
+        if unknown is not None:
+            return coap.BAD_OPTION, f"option {unknown} not understood".encode(), []
+        path, code = request.uri_path, request.code
+        if path == LAMP_COMMAND:
+            if code not in (coap.PUT, coap.POST):
+                return coap.METHOD_NOT_ALLOWED, b"PUT or POST a command", []
+            return self._command(request)
+        if path == LAMP_STATE:
+            if code != coap.GET:
+                return coap.METHOD_NOT_ALLOWED, b"GET the state", []
+            return self._content(request, CONTENT_FORMAT_CBOR, self._state_payload())
+        if path == _WELL_KNOWN:
+            if code != coap.GET:
+                return coap.METHOD_NOT_ALLOWED, b"GET the links", []
+            return self._content(request, _LINK_FORMAT, _LINKS)
+        return coap.NOT_FOUND, b"", []
+
+    def _state_payload(self) -> bytes:
+        # A read does not consume an uplink sequence number.
+        return encode_report(self.lamp.report(self.clock(), numbered=False))
+
+    @staticmethod
+    def _content(
+        request: Message, content_format: int, payload: bytes
+    ) -> tuple[int, bytes, list[tuple[int, bytes]]]:
+        accept = _first(request, Option.ACCEPT)
+        if accept is not None and accept != content_format:
+            return _NOT_ACCEPTABLE, b"", []
+        options: list[tuple[int, bytes]] = [
+            (Option.CONTENT_FORMAT, coap.encode_uint(content_format))
+        ]
+        block = _first(request, Option.BLOCK2)
+        if block is not None:
+            number, szx = block >> 4, min(block & 0x07, 6)
+            size = 16 << szx
+            part = payload[number * size : (number + 1) * size]
+            more = (number + 1) * size < len(payload)
+            options.append((Option.BLOCK2, coap.encode_uint(number << 4 | more << 3 | szx)))
+            payload = part
+        return coap.CONTENT, payload, options
+
+    def _command(self, request: Message) -> tuple[int, bytes, list[tuple[int, bytes]]]:
+        content_format = request.content_format
+        if content_format is not None and content_format != CONTENT_FORMAT_CBOR:
+            self.refused += 1
+            return coap.UNSUPPORTED_CONTENT_FORMAT, b"content format must be 60 (CBOR)", []
+        if len(request.payload) > MAX_PAYLOAD:
+            self.refused += 1
+            return coap.REQUEST_ENTITY_TOO_LARGE, b"payload too large", []
+        try:
+            command: Command = decode_command(request.payload)
+        except ProtocolError as err:
+            self.refused += 1
+            return coap.BAD_REQUEST, err.reason.encode(), []
+        ack = self.lamp.apply(command, self.clock())
+        self._notify()
+        options = [(int(Option.CONTENT_FORMAT), coap.encode_uint(CONTENT_FORMAT_CBOR))]
+        return coap.CHANGED, encode_ack(ack), options
+
+    # -- uplinks ----------------------------------------------------------------------------
+
+    async def _uplink(self, path: tuple[str, ...], payload: bytes) -> Message | None:
+        """POST ``payload`` to the controller's ``path``; its answer, or None."""
+        if not self.online:
+            return None
         loop = asyncio.get_running_loop()
-        try:
-            self._hole = await loop.create_datagram_endpoint(
-                _BlackHole, local_addr=(self.spec.address, self.spec.port)
-            )
-        except OSError as err:
-            raise BindError(self.spec.address, self.spec.port, err.strerror or str(err)) from err
-
-    async def _uplink(self, path: tuple[str, ...], payload: bytes) -> aiocoap.Message | None:
-        context = self._context
-        if context is None:
-            return None
-        host, port = self.controller
-        message = aiocoap.Message(
-            code=Code.POST,
-            uri=uri(host, port, path),
-            payload=payload,
-            content_format=CONTENT_FORMAT_CBOR,
+        mid = self._next_mid()
+        token = mid.to_bytes(2, "big") + self._rng.getrandbits(16).to_bytes(2, "big")
+        data = coap.encode(Message(Type.CON, coap.POST, mid, token, _uplink_options(path), payload))
+        now = self.clock()
+        timeout = ACK_TIMEOUT_S * self._rng.uniform(1.0, ACK_RANDOM_FACTOR)
+        exchange = _Exchange(
+            data, mid, token, loop.create_future(), timeout, now + self.uplink_timeout_s
         )
-        self.awake_until = self.clock() + self.spec.wake_window_s
-        try:
-            async with asyncio.timeout(UPLINK_TIMEOUT_S):
-                return await context.request(message).response
-        except (TimeoutError, aiocoap.error.Error, OSError) as err:
+        self._state().exchanges[token] = exchange
+        self.awake_until = now + self.spec.wake_window_s
+        self._send(data, self.controller)
+        # One timer per exchange, for the next retransmission or the deadline.
+        first = min(timeout, self.uplink_timeout_s)
+        exchange.timer = loop.call_at(loop.time() + first, self._retransmit, exchange)
+        answer = await exchange.future
+        if answer is None:
             self.uplinks_failed += 1
-            log.debug("%s: uplink to %s failed: %s", self.spec.lamp_id, path, err)
+            log.debug("%s: uplink to %s unanswered", self.spec.lamp_id, path)
             return None
+        self.lamp.heard(self.clock())
+        return answer
+
+    def _retransmit(self, exchange: _Exchange) -> None:
+        exchange.timer = None
+        if exchange.future.done():
+            return
+        now = self.clock()
+        if not self.online or now >= exchange.deadline - 1e-3:
+            self._finish(exchange, None)
+            return
+        loop = asyncio.get_running_loop()
+        if not exchange.acknowledged:
+            exchange.timeout_s *= 2
+            self.awake_until = now + self.spec.wake_window_s
+            self._send(exchange.data, self.controller)
+            wait = min(exchange.timeout_s, exchange.deadline - now)
+        else:
+            wait = exchange.deadline - now  # acknowledged: the answer comes separately
+        exchange.timer = loop.call_at(loop.time() + wait, self._retransmit, exchange)
+
+    def _finish(self, exchange: _Exchange, answer: Message | None) -> None:
+        if exchange.timer is not None:
+            exchange.timer.cancel()
+            exchange.timer = None
+        extra = self._extra
+        if extra is not None:
+            extra.exchanges.pop(exchange.token, None)
+            if not (extra.exchanges or extra.levels or extra.answered):
+                self._extra = None
+        if not exchange.future.done():
+            exchange.future.set_result(answer)
+
+    def _by_mid(self, mid: int) -> _Exchange | None:
+        if self._extra is None:
+            return None
+        for exchange in self._extra.exchanges.values():
+            if exchange.mid == mid:
+                return exchange
+        return None
+
+    def _answer_to_uplink(self, message: Message) -> None:
+        exchange = self._by_mid(message.mid)
+        if exchange is None:
+            return
+        if message.mtype == Type.RST:
+            self._finish(exchange, None)
+        elif message.code == coap.EMPTY:
+            exchange.acknowledged = True  # the answer comes separately, before the deadline
+            self.awake_until = exchange.deadline
+        elif message.token == exchange.token:
+            self._finish(exchange, message)
+
+    def _separate_response(self, message: Message, remote: tuple[str, int]) -> None:
+        if message.mtype == Type.CON:
+            # Acknowledged even when it matches nothing: it may be a duplicate of an
+            # answer already taken, whose acknowledgement was lost.
+            self._send(coap.encode(Message(Type.ACK, coap.EMPTY, message.mid)), remote)
+        exchange = self._extra.exchanges.get(message.token) if self._extra else None
+        if exchange is not None:
+            self._finish(exchange, message)
+
+    def _fire(self, path: tuple[str, ...], payload: bytes) -> None:
+        """Send one confirmable POST and forget it (a last gasp: the node is going dark)."""
+        mid = self._next_mid()
+        message = Message(
+            Type.CON, coap.POST, mid, mid.to_bytes(2, "big"), _uplink_options(path), payload
+        )
+        self._send(coap.encode(message), self.controller)
 
     async def register(self) -> bool:
         response = await self._uplink(
             CONTROLLER_REGISTER, encode_registration(self.lamp.registration())
         )
-        if response is not None and response.code.is_successful():
-            self.registered.set()
+        if response is not None and _successful(response.code):
+            self._set_registered(True)
+            self.backoff = 1.0
             return True
         if response is not None:
             log.warning(
                 "%s: registration refused: %s %s",
                 self.spec.lamp_id,
-                response.code,
+                coap.code_text(response.code),
                 response.payload.decode(errors="replace"),
             )
         return False
 
     def _publish(self, kind: UplinkKind, payload: bytes) -> None:
         """Hand an uplink to the NB-IoT platform, which publishes it over MQTT."""
-        if self._context is None or self.mqtt is None or self.cell.lost():
+        if not self.online or self.mqtt is None or self.cell.lost():
             return  # out of coverage, or lost on the radio link
         self.awake_until = self.clock() + self.spec.wake_window_s
         self.mqtt.send(self.spec.zone, self.spec.lamp_id, kind, payload)
 
     async def send_report(self) -> None:
         payload = encode_report(self.lamp.report(self.clock()))
+        self._collect()
         if self.mqtt is not None:
             self._publish(UplinkKind.REPORT, payload)
             return
         response = await self._uplink(CONTROLLER_REPORT, payload)
-        if response is not None and response.code.is_successful():
+        if response is not None and _successful(response.code):
             self.reported.set()
-        if response is not None and response.code == Code.NOT_FOUND:
+        if response is not None and response.code == coap.NOT_FOUND:
             # The controller does not know us (it lost its inventory): register again.
-            self.registered.clear()
-            self._wake.set()
+            self._set_registered(False)
+            self.fleet.wake(self)
+
+    def _collect(self) -> None:
+        """Take the fault events the lamp raised by itself (thermal, supply)."""
+        events = self.lamp.take_events()
+        if events:
+            if self._pending is None:
+                self._pending = []
+            self._pending += events
+            self.fleet.wake(self)
+
+    @property
+    def has_events(self) -> bool:
+        return bool(self._pending)
+
+    async def send_events(self) -> bool:
+        """Send the fault events waiting; True if there were any."""
+        self._collect()
+        events, self._pending = self._pending, None
+        if not events:
+            return False
+        for event in events:
+            if self.mqtt is not None:
+                self._publish(UplinkKind.FAULT, encode_fault(event))
+            else:
+                await self._uplink(CONTROLLER_FAULT, encode_fault(event))
+        return True
+
+    # -- faults -----------------------------------------------------------------------------
 
     def inject(self, kind: FaultKind, active: bool = True) -> None:
-        """Raise or clear a fault; the lamp tells the controller at once."""
+        """Raise or clear a fault the lamp reports; it tells the controller at once."""
         event = self.lamp.set_fault(kind, active, self.clock())
         if event is not None:
-            self._pending.append(event)
-            self._wake.set()
+            self._queue_events((event,))
 
-    async def run(self) -> None:
-        """Register, then report every period (jittered) and at once on a fault; forever."""
-        backoff = 1.0
-        while True:
-            if self._context is None:
-                await self._wake.wait()
-                self._wake.clear()
-                continue
-            if not self.registered.is_set():
-                if await self.register():
-                    backoff = 1.0
-                    await self.send_report()
-                    if not self._pending:
-                        # That report said it all: the wake-up of start-up is spent, and the
-                        # next report is due a period from now, not at once.
-                        self._wake.clear()
-                else:
-                    await self._sleep(backoff * self._rng.uniform(0.5, 1.0))
-                    backoff = min(backoff * 2, REGISTER_BACKOFF_MAX_S)
-                    continue
-            period = self.spec.report_period_s
-            await self._sleep(period * self._rng.uniform(0.9, 1.1))
-            events, self._pending = self._pending, []
-            for event in events:
-                if self.mqtt is not None:
-                    self._publish(UplinkKind.FAULT, encode_fault(event))
-                else:
-                    await self._uplink(CONTROLLER_FAULT, encode_fault(event))
-            if self.registered.is_set():
-                await self.send_report()
+    def _queue_events(self, events: tuple[FaultEvent, ...] | list[FaultEvent]) -> None:
+        if not events:
+            return
+        if self._pending is None:
+            self._pending = []
+        self._pending += events
+        self.fleet.wake(self)
 
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep until the period is over or something wakes the node (a fault, a restart)."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._wake.wait()
-        self._wake.clear()
+    def fault(self, kind: SimFault, active: bool = True) -> Effect:
+        """Raise or clear a simulated fault (``SimFault``) and act on what it does."""
+        effect = apply_fault(self.lamp, kind, active, self.clock())
+        self._notify()
+        if effect.power is Power.OFF:
+            if self.online:
+                for event in effect.events:  # the last gasp, before the supply goes
+                    if self.mqtt is not None:
+                        self._publish(UplinkKind.FAULT, encode_fault(event))
+                    else:
+                        self._fire(CONTROLLER_FAULT, encode_fault(event))
+            self.go_offline()
+        elif effect.power is Power.ON:
+            self.online = self.endpoint is not None
+            self._pending = None
+            self._set_registered(False)
+            self.fleet.wake(self)
+        else:
+            self._queue_events(effect.events)
+        return effect

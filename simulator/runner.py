@@ -1,8 +1,14 @@
-"""The fleet on the network: opens every lamp's endpoint and runs their uplink loops.
+"""The fleet on the network: every lamp's endpoint, their uplinks, and the faults.
 
-``Simulator`` is an async context manager; on entry every lamp is bound (the file
-descriptor limit is raised first, with a clear error when the system refuses), on exit
-every endpoint is closed and every loop cancelled.
+``Simulator`` is an async context manager. On entry every lamp gets its endpoint (one
+shared socket for the fleet, or one socket per lamp: see ``simulator.endpoint``), and a
+fixed pool of workers starts to carry the lamps' uplinks: a lamp has no task of its own,
+only a timer for its next report (its period times a random factor in [0.9, 1.1], so a city
+does not report in lockstep) and a place in the queue when it has something to say (it has
+powered up and must register, a fault appeared, the controller forgot it). Registrations
+after power-up can be spread over ``startup_spread_s``. Planned faults (``City.faults``)
+fire on their schedule; ``apply`` injects one at run time. On exit every loop stops and
+every socket is closed.
 """
 
 from __future__ import annotations
@@ -11,23 +17,29 @@ import asyncio
 import logging
 import random
 import resource
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 from lighting.model import FaultKind
-from simulator.errors import SimulatorError
+from simulator.city import City, PlannedFault
+from simulator.endpoint import WILDCARD, Endpoint
+from simulator.errors import FleetError, SimulatorError
+from simulator.faults import SimFault
 from simulator.lamp import LampSpec
 from simulator.mqtt import MqttOptions, MqttUplink
 from simulator.network import Cell
-from simulator.node import LampNode
+from simulator.node import FleetHooks, LampNode
 
 log = logging.getLogger(__name__)
 
-_FDS_PER_LAMP = 1
 _FD_MARGIN = 256
-_OPEN_CONCURRENCY = 64
+UPLINK_WORKERS = 1024
+"""Uplinks in flight at once, fleet-wide (each worker carries one lamp's at a time)."""
+REGISTER_BACKOFF_MAX_S = 30.0
+EndpointMode = Literal["auto", "shared", "per-lamp"]
 
 
 def ensure_fd_limit(needed: int) -> int:
@@ -39,7 +51,8 @@ def ensure_fd_limit(needed: int) -> int:
     if target < needed:
         raise SimulatorError(
             f"{needed} file descriptors are needed but the hard limit is {hard}: "
-            f"raise it (ulimit -Hn) or run fewer lamps"
+            f"raise it (ulimit -Hn), run fewer lamps, or give the lamps a port of their "
+            f"own so that one socket serves them all"
         )
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
@@ -51,7 +64,18 @@ def ensure_fd_limit(needed: int) -> int:
     return target
 
 
-class Simulator:
+def choose_mode(
+    specs: Sequence[LampSpec], controller: tuple[str, int], mode: EndpointMode
+) -> Literal["shared", "per-lamp"]:
+    """One socket for the fleet unless a lamp listens on the controller's port (a wildcard
+    bind would conflict with the controller's socket)."""
+    if mode != "auto":
+        return mode
+    ports = {spec.port for spec in specs}
+    return "per-lamp" if controller[1] in ports else "shared"
+
+
+class Simulator(FleetHooks):
     """A running fleet of simulated lamps, reporting to the controller at ``controller``."""
 
     def __init__(
@@ -62,9 +86,15 @@ class Simulator:
         seed: int = 7,
         cells: Mapping[str, Cell] | None = None,
         mqtt: MqttOptions | None = None,
+        faults: Sequence[PlannedFault] = (),
+        startup_spread_s: float = 0.0,
+        endpoint: EndpointMode = "auto",
+        workers: int = UPLINK_WORKERS,
+        uplink_timeout_s: float | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         rng = random.Random(seed)
+        self._rng = random.Random(rng.getrandbits(64))
         # With MQTT, reports and fault events go through one platform client (registration
         # and commands stay on CoAP).
         self.mqtt = MqttUplink(mqtt, rng=random.Random(seed)) if mqtt is not None else None
@@ -72,19 +102,62 @@ class Simulator:
         for spec in specs:
             if spec.cell not in self.cells:
                 self.cells[spec.cell] = Cell(spec.cell, rng=random.Random(rng.getrandbits(64)))
+        self.mode = choose_mode(specs, controller, endpoint)
+        self.endpoints: dict[int, Endpoint] = {}
+        if self.mode == "shared":
+            self.endpoints = {port: Endpoint(WILDCARD, port) for port in {s.port for s in specs}}
+        node_rng = random.Random(rng.getrandbits(64))
         self.nodes: dict[str, LampNode] = {
             spec.lamp_id: LampNode(
                 spec,
                 controller,
                 clock=loop.time,
-                rng=random.Random(rng.getrandbits(64)),
+                rng=node_rng,
                 cell=self.cells[spec.cell],
                 mqtt=self.mqtt,
+                endpoint=self.endpoints.get(spec.port),
+                fleet=self,
             )
             for spec in specs
         }
+        if uplink_timeout_s is not None:
+            for node in self.nodes.values():
+                node.uplink_timeout_s = uplink_timeout_s
+        self.faults = tuple(faults)
+        self.startup_spread_s = startup_spread_s
+        self._workers = max(1, min(workers, len(self.nodes)))
+        self._queue: deque[LampNode] = deque()
+        self._ready = asyncio.Event()
+        self._progress = asyncio.Event()
+        self.registered_count = 0
+        self._booting = False
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def for_city(
+        cls,
+        city: City,
+        controller: tuple[str, int],
+        *,
+        mqtt: MqttOptions | None = None,
+        endpoint: EndpointMode = "auto",
+        run_faults: bool = True,
+        uplink_timeout_s: float | None = None,
+    ) -> Simulator:
+        """The fleet of ``city``: its cells (coverage classes) and, unless told otherwise,
+        its planned faults."""
+        return cls(
+            city.specs,
+            controller,
+            seed=city.seed,
+            cells=city.make_cells(),
+            mqtt=mqtt,
+            faults=city.faults if run_faults else (),
+            startup_spread_s=city.startup_spread_s,
+            endpoint=endpoint,
+            uplink_timeout_s=uplink_timeout_s,
+        )
 
     def __getitem__(self, lamp_id: str) -> LampNode:
         return self.nodes[lamp_id]
@@ -92,34 +165,39 @@ class Simulator:
     def __len__(self) -> int:
         return len(self.nodes)
 
+    # -- start and stop ---------------------------------------------------------------------
+
     async def __aenter__(self) -> Self:
-        ensure_fd_limit(len(self.nodes) * _FDS_PER_LAMP + _FD_MARGIN)
-        semaphore = asyncio.Semaphore(_OPEN_CONCURRENCY)
-
-        async def open_one(node: LampNode) -> None:
-            async with semaphore:
-                await node.open()
-
+        if self.mode == "per-lamp":
+            ensure_fd_limit(len(self.nodes) + _FD_MARGIN)
+        self._booting = True
         try:
-            async with asyncio.TaskGroup() as group:
-                for node in self.nodes.values():
-                    group.create_task(open_one(node))
-        except BaseExceptionGroup as group_error:
+            for endpoint in self.endpoints.values():
+                endpoint.open()
+            for node in self.nodes.values():
+                await node.open()
+        except SimulatorError:
             await self._close_all()
-            first = group_error.exceptions[0]
-            raise first from group_error
-        # Every lamp's loop runs in one task group owned by the simulator: a loop that fails
-        # stops the fleet loudly instead of leaving a lamp silently dead.
+            raise
+        finally:
+            self._booting = False
+        # The workers, the fault schedule and the MQTT platform run in one task group owned
+        # by the simulator: a loop that fails stops the fleet loudly.
         if self.mqtt is not None:
             await self._stack.enter_async_context(self.mqtt)
         group = await self._stack.enter_async_context(asyncio.TaskGroup())
         self._tasks = [
-            group.create_task(node.run(), name=f"lamp {lamp_id}")
-            for lamp_id, node in self.nodes.items()
+            group.create_task(self._worker(), name=f"uplinks {i}") for i in range(self._workers)
         ]
+        if self.faults:
+            self._tasks.append(group.create_task(self._run_faults(), name="planned faults"))
         if self.mqtt is not None:
             self._tasks.append(group.create_task(self.mqtt.run(), name="mqtt uplink"))
-        log.info("simulator: %d lamps listening", len(self.nodes))
+        log.info(
+            "simulator: %d lamps listening (%s)",
+            len(self.nodes),
+            "one socket" if self.mode == "shared" else "one socket per lamp",
+        )
         return self
 
     async def __aexit__(
@@ -137,14 +215,150 @@ class Simulator:
             await self._close_all()
 
     async def _close_all(self) -> None:
-        await asyncio.gather(
-            *(node.close() for node in self.nodes.values()), return_exceptions=True
-        )
+        for node in self.nodes.values():
+            await node.close()
+        for endpoint in self.endpoints.values():
+            endpoint.close()
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def wake(self, node: LampNode) -> None:
+        """Queue ``node`` for an uplink (at power-up, spread over ``startup_spread_s``)."""
+        if self._booting and self.startup_spread_s > 0:
+            self._schedule(node, self.startup_spread_s * self._rng.random())
+            return
+        if not node.queued:
+            node.queued = True
+            self._queue.append(node)
+            self._ready.set()
+
+    def registration(self, node: LampNode, registered: bool) -> None:
+        self.registered_count += 1 if registered else -1
+        self._progress.set()
+
+    def _schedule(self, node: LampNode, delay: float) -> None:
+        if node.timer is not None:
+            node.timer.cancel()
+        node.timer = asyncio.get_running_loop().call_later(delay, self._due, node)
+
+    def _due(self, node: LampNode) -> None:
+        node.timer = None
+        node.report_due = True
+        self.wake(node)
+
+    def _next_report(self, node: LampNode) -> None:
+        self._schedule(node, node.spec.report_period_s * self._rng.uniform(0.9, 1.1))
+
+    async def _worker(self) -> None:
+        queue = self._queue
+        while True:
+            while not queue:
+                self._ready.clear()
+                await self._ready.wait()
+            node = queue.popleft()
+            node.queued = False
+            await self._cycle(node)
+
+    async def _cycle(self, node: LampNode) -> None:
+        """One turn of a lamp: register if it must, send its fault events, report."""
+        if not node.online:
+            return
+        if not node.is_registered:
+            if await node.register():
+                await node.send_report()
+                if node.has_events:
+                    await node.send_events()
+                    await node.send_report()
+                self._next_report(node)
+            elif node.online:
+                delay = node.backoff * self._rng.uniform(0.5, 1.0)
+                node.backoff = min(node.backoff * 2, REGISTER_BACKOFF_MAX_S)
+                self._schedule(node, delay)
+            return
+        sent = await node.send_events()
+        if sent or node.report_due:
+            node.report_due = False
+            if node.is_registered and node.online:
+                await node.send_report()
+                self._next_report(node)
+
+    # -- faults -----------------------------------------------------------------------------
+
+    def targets(
+        self,
+        *,
+        lamp: str | None = None,
+        cabinet: str | None = None,
+        cell: str | None = None,
+        zone: str | None = None,
+    ) -> list[str]:
+        """The lamps one of ``lamp``, ``cabinet``, ``cell`` or ``zone`` names; ``FleetError``
+        if it names none."""
+        if lamp is not None:
+            if lamp not in self.nodes:
+                raise FleetError(f"no lamp {lamp!r} in this fleet")
+            return [lamp]
+        checks = (("cabinet", cabinet), ("cell", cell), ("zone", zone))
+        for what, value in checks:
+            if value is not None:
+                found = [i for i, n in self.nodes.items() if getattr(n.spec, what) == value]
+                if not found:
+                    raise FleetError(f"no {what} {value!r} in this fleet")
+                return found
+        raise FleetError("name a lamp, a cabinet, a cell or a zone")
+
+    def apply(
+        self, kind: SimFault, lamp_ids: Iterable[str] = (), *, cell: str = "", active: bool = True
+    ) -> int:
+        """Raise (or clear) ``kind`` on the lamps, or on ``cell`` for cell-silent; how many
+        lamps it touched."""
+        if kind is SimFault.CELL_SILENT:
+            if cell not in self.cells:
+                raise FleetError(f"no cell {cell!r} in this fleet")
+            self.cells[cell].silent = active
+            return sum(1 for node in self.nodes.values() if node.spec.cell == cell)
+        ids = list(lamp_ids)
+        unknown = [lamp_id for lamp_id in ids if lamp_id not in self.nodes]
+        if unknown:
+            raise FleetError(f"no lamp {unknown[0]!r} in this fleet")
+        if kind.momentary and not active:
+            return 0
+        for lamp_id in ids:
+            self.nodes[lamp_id].fault(kind, active)
+        return len(ids)
+
+    async def _run_faults(self) -> None:
+        """Fire the planned faults at their time (and clear those that last a while)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        timeline: list[tuple[float, int, PlannedFault, bool]] = []
+        for number, planned in enumerate(self.faults):
+            timeline.append((planned.at_s, number, planned, True))
+            if planned.duration_s is not None and not planned.kind.momentary:
+                timeline.append((planned.at_s + planned.duration_s, number, planned, False))
+        for at, _, planned, active in sorted(timeline, key=lambda item: item[:2]):
+            delay = start + at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            count = self.apply(planned.kind, planned.lamps, cell=planned.cell, active=active)
+            log.info(
+                "fault %s %s on %s (%d lamps)",
+                planned.kind.value,
+                "raised" if active else "cleared",
+                planned.target,
+                count,
+            )
+
+    # -- the fleet as the tests use it ------------------------------------------------------
 
     async def wait_registered(self, lamp_ids: Iterable[str] | None = None) -> None:
         """Wait until the given lamps (all by default) have registered with the controller."""
-        ids = list(self.nodes) if lamp_ids is None else list(lamp_ids)
-        await asyncio.gather(*(self.nodes[i].registered.wait() for i in ids))
+        if lamp_ids is None:
+            while self.registered_count < len(self.nodes):
+                self._progress.clear()
+                await self._progress.wait()
+            return
+        await asyncio.gather(*(self.nodes[i].registered.wait() for i in lamp_ids))
 
     def inject(self, lamp_id: str, kind: FaultKind, active: bool = True) -> None:
         self.nodes[lamp_id].inject(kind, active)

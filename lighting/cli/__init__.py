@@ -11,10 +11,20 @@ from __future__ import annotations
 
 import contextlib
 
-from lighting.cli import daemon, energy, faults, overrides, plans, records
+from lighting.cli import daemon, energy, faults, inventory, overrides, plans, records
 from lighting.cli.common import app
 
-__all__ = ["app", "daemon", "energy", "faults", "main", "overrides", "plans", "records"]
+__all__ = [
+    "app",
+    "daemon",
+    "energy",
+    "faults",
+    "inventory",
+    "main",
+    "overrides",
+    "plans",
+    "records",
+]
 
 
 def main() -> None:

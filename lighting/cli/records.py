@@ -28,7 +28,7 @@ from lighting.views import (
     lamp_dict,
     lamps_table,
 )
-from simulator.cli import sim as sim_command
+from simulator.cli import sim_app
 
 log = logging.getLogger(__name__)
 
@@ -93,4 +93,4 @@ def changes(
     )
 
 
-app.command(name="sim")(sim_command)
+app.add_typer(sim_app, name="sim")

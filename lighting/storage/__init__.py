@@ -1,5 +1,6 @@
 """Storage: SQLModel tables (SQLite by default, PostgreSQL for a city) behind a repository."""
 
+from lighting.storage.inventory import ImportResult
 from lighting.storage.records import (
     ChangeRecord,
     ChangeSummary,
@@ -25,6 +26,7 @@ __all__ = [
     "CommandRecord",
     "FaultRecord",
     "HourlyRecord",
+    "ImportResult",
     "IncidentRecord",
     "LampRecord",
     "NightEnergy",

@@ -22,6 +22,7 @@ from lighting.model import FaultKind, Registration, StateReport
 from lighting.storage.base import make_engine, row_id, to_record
 from lighting.storage.energy import EnergyStore
 from lighting.storage.faults import FaultStore
+from lighting.storage.inventory import InventoryStore
 from lighting.storage.overrides import OverrideStore
 from lighting.storage.records import (
     ChangeRecord,
@@ -60,7 +61,7 @@ def _change(row: ChangeRow) -> ChangeRecord:
     return to_record(ChangeRecord, row, change_id=row_id(row))
 
 
-class Repository(FaultStore, EnergyStore, OverrideStore):
+class Repository(FaultStore, EnergyStore, OverrideStore, InventoryStore):
     """Reads and writes of lamps, reports, changes, commands and faults."""
 
     # -- lamps ----------------------------------------------------------------------------
