@@ -49,7 +49,8 @@ class ContactConfig(Section):
 
 class IngestConfig(Section):
     batch_size: int = Field(default=500, ge=1, le=100_000)
-    max_delay_s: float = Field(default=0.05, gt=0, le=10)
+    max_delay_s: float = Field(default=0.0, ge=0, le=10)
+    """How long a batch may wait to fill; 0 writes it as soon as the one before is stored."""
     buffer: int = Field(default=100_000, ge=1)
 
 

@@ -117,6 +117,7 @@ class Controller:
                 batch_size=settings.ingest.batch_size,
                 max_delay_s=settings.ingest.max_delay_s,
                 buffer=settings.ingest.buffer,
+                counters=self.counters,
             )
             stack = LeanCoapTransport if settings.coap.stack == "lean" else CoapTransport
             transport = stack(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
@@ -20,62 +21,122 @@ from lighting.controller.events import EventHub
 from lighting.controller.faults import FaultBook, newer
 from lighting.controller.registry import LampEntry, Registry
 from lighting.controller.rules import judge
-from lighting.errors import StorageError
+from lighting.errors import StorageError, UnknownLampError
 from lighting.metrics import Counters
 from lighting.model import FaultEvent, FaultKind, Registration, StateReport
 from lighting.notices import LampNotice
 from lighting.storage import Store
-from lighting.storage.repository import NEWEST
+from lighting.storage.reports import NEWEST
 from lighting.transports import Target
 
 log = logging.getLogger(__name__)
 
-_Pending = tuple[StateReport, datetime, "asyncio.Future[str]"]
+Received = tuple[StateReport, datetime]
+
+
+class _Chunk:
+    """Reports handed in together (one, or a burst read off the socket), and their future."""
+
+    __slots__ = ("future", "reports")
+
+    def __init__(self, reports: list[Received], future: asyncio.Future[list[str]]) -> None:
+        self.reports = reports
+        self.future = future
 
 
 class ReportWriter:
-    """Collects reports and stores them in batches; ``submit`` returns once stored."""
+    """Collects reports and stores them in batches; ``submit`` returns once stored.
 
-    def __init__(self, store: Store, *, batch_size: int, max_delay_s: float, buffer: int) -> None:
+    With ``max_delay_s`` 0 (the default) a batch is written as soon as the one before is
+    committed: a lone report waits for one transaction, a burst of thousands is written in
+    a few. A positive ``max_delay_s`` lets a batch wait that long to fill instead.
+
+    The buffer is bounded in reports, not in submissions: a chunk that would overflow it is
+    refused whole (``StorageError``), and its lamps send again."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        batch_size: int,
+        max_delay_s: float,
+        buffer: int,
+        counters: Counters | None = None,
+    ) -> None:
         self._store = store
+        self._counters = counters if counters is not None else Counters()
         self._batch_size = batch_size
         self._max_delay_s = max_delay_s
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=buffer)
+        self._buffer = buffer
+        self._chunks: deque[_Chunk] = deque()
+        self._queued = 0
+        self._arrived = asyncio.Event()
+        self._full = asyncio.Event()
         self.batches = 0
 
     async def submit(self, report: StateReport, received_at: datetime) -> str:
         """Store ``report``; whether it was the lamp's newest, late, or a duplicate."""
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        try:
-            self._queue.put_nowait((report, received_at, future))
-        except asyncio.QueueFull as err:
-            raise StorageError("the report buffer is full") from err
+        (stored,) = await self.submit_many([(report, received_at)])
+        return stored
+
+    async def submit_many(self, reports: list[Received]) -> list[str]:
+        """Store ``reports`` (in the batches to come); what each was, in order."""
+        if self._queued + len(reports) > self._buffer:
+            raise StorageError("the report buffer is full")
+        future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        self._chunks.append(_Chunk(reports, future))
+        self._queued += len(reports)
+        self._arrived.set()
+        if self._queued >= self._batch_size:
+            self._full.set()
         return await future
 
     async def run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._max_delay_s):
-                    while len(batch) < self._batch_size:
-                        batch.append(await self._queue.get())
+            await self._arrived.wait()
+            if self._max_delay_s > 0 and self._queued < self._batch_size:
+                # Wait a bounded time for the batch to fill.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._max_delay_s):
+                        await self._full.wait()
+            else:
+                # Group commit: what arrived while the last batch was being written goes
+                # now, in one transaction; under load the batches grow by themselves.
+                await asyncio.sleep(0)
+            batch: list[_Chunk] = []
+            taken = 0
+            while self._chunks and (not batch or taken < self._batch_size):
+                chunk = self._chunks.popleft()
+                batch.append(chunk)
+                taken += len(chunk.reports)
+            self._queued -= taken
+            if not self._chunks:
+                self._arrived.clear()
+            if self._queued < self._batch_size:
+                self._full.clear()
             await self._write(batch)
 
-    async def _write(self, batch: list[_Pending]) -> None:
+    async def _write(self, batch: list[_Chunk]) -> None:
         try:
             stored = await self._store.call(
-                self._store.repository.store_reports, [(r, at) for r, at, _ in batch]
+                self._store.repository.store_reports,
+                [received for chunk in batch for received in chunk.reports],
             )
         except StorageError as err:
-            log.exception("could not store %d reports", len(batch))
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(err)
+            log.exception("could not store %d reports", sum(len(c.reports) for c in batch))
+            for chunk in batch:
+                if not chunk.future.done():
+                    chunk.future.set_exception(err)
             return
         self.batches += 1
-        for (_, _, future), what in zip(batch, stored, strict=True):
-            if not future.done():
-                future.set_result(what)
+        self._counters.incr("ingest.batches")
+        self._counters.incr("ingest.batched", len(stored))
+        at = 0
+        for chunk in batch:
+            count = len(chunk.reports)
+            if not chunk.future.done():
+                chunk.future.set_result(stored[at : at + count])
+            at += count
 
 
 class Ingest:
@@ -144,6 +205,27 @@ class Ingest:
     async def on_report(self, report: StateReport) -> None:
         entry = self._registry.get(report.lamp_id)
         stored = await self._writer.submit(report, self._clock())
+        await self._took(report, entry, stored)
+
+    async def on_reports(self, reports: list[StateReport]) -> list[UnknownLampError | None]:
+        """Take a burst of reports in one submission; per report, None once it is stored
+        and taken, or why it was refused. ``StorageError`` refuses the whole burst."""
+        refused: list[UnknownLampError | None] = [None] * len(reports)
+        known: list[tuple[StateReport, LampEntry]] = []
+        for index, report in enumerate(reports):
+            try:
+                known.append((report, self._registry.get(report.lamp_id)))
+            except UnknownLampError as err:
+                refused[index] = err
+        if known:
+            now = self._clock()
+            stored = await self._writer.submit_many([(report, now) for report, _ in known])
+            for (report, entry), what in zip(known, stored, strict=True):
+                await self._took(report, entry, what)
+        return refused
+
+    async def _took(self, report: StateReport, entry: LampEntry, stored: str) -> None:
+        """What follows a stored report: contact, delivery, faults, and the notice."""
         self._counters.incr(f"reports.{stored}")
         if self._registry.heard(report.lamp_id, self._monotonic()):
             await self._back_in_contact(entry)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from lighting.const import ACKNOWLEDGED, FAILED, PENDING, SUPERSEDED
 from lighting.errors import StorageError
-from lighting.model import FaultKind, Registration, StateReport
+from lighting.model import Registration
 from lighting.storage.base import make_engine, row_id, to_record
 from lighting.storage.energy import EnergyStore
 from lighting.storage.faults import FaultStore
@@ -30,23 +29,18 @@ from lighting.storage.records import (
     CommandOutcome,
     CommandRecord,
     LampRecord,
-    ReportRecord,
 )
+from lighting.storage.reports import DUPLICATE, LATE, NEWEST, ReportStore
 from lighting.storage.tables import (
     ChangeRow,
     CommandRow,
     LampRow,
-    ReportRow,
     UTCDateTime,
 )
 
 __all__ = ["DUPLICATE", "LATE", "NEWEST", "Repository", "make_engine"]
 
 log = logging.getLogger(__name__)
-
-NEWEST = "newest"
-LATE = "late"
-DUPLICATE = "duplicate"
 
 
 def _lamp(row: LampRow) -> LampRecord:
@@ -61,7 +55,7 @@ def _change(row: ChangeRow) -> ChangeRecord:
     return to_record(ChangeRecord, row, change_id=row_id(row))
 
 
-class Repository(FaultStore, EnergyStore, OverrideStore, InventoryStore):
+class Repository(ReportStore, FaultStore, EnergyStore, OverrideStore, InventoryStore):
     """Reads and writes of lamps, reports, changes, commands and faults."""
 
     # -- lamps ----------------------------------------------------------------------------
@@ -115,121 +109,7 @@ class Repository(FaultStore, EnergyStore, OverrideStore, InventoryStore):
         with self._session() as s:
             s.execute(update(LampRow).where(col(LampRow.lamp_id).in_(lamp_ids)).values(**values))
 
-    # -- reports --------------------------------------------------------------------------
-
-    def store_reports(self, batch: Sequence[tuple[StateReport, datetime]]) -> list[str]:
-        """Store a batch of reports in one transaction; for each, what it was.
-
-        ``NEWEST``: stored, and the lamp's latest state; ``LATE``: stored as history, older
-        than what the lamp already said (it does not move the state backwards);
-        ``DUPLICATE``: already stored in this boot of the lamp (same sequence number), or
-        from a lamp that is not known.
-        """
-        outcome: list[str] = []
-        rows: list[dict[str, Any]] = []
-        newest: dict[str, dict[str, Any]] = {}
-        with self._session() as s:
-            lamp_ids = {report.lamp_id for report, _ in batch}
-            # Plain columns and bulk statements: a batch is thousands of reports, and the
-            # ORM's unit of work would cost more than the database itself.
-            lamps = {
-                lamp_id: [boot, last_seq]
-                for lamp_id, boot, last_seq in s.execute(
-                    select(LampRow.lamp_id, LampRow.boot, LampRow.last_seq).where(
-                        col(LampRow.lamp_id).in_(lamp_ids)
-                    )
-                )
-            }
-            seen = {
-                (lamp_id, boot, seq)
-                for lamp_id, boot, seq in s.execute(
-                    select(ReportRow.lamp_id, ReportRow.boot, ReportRow.seq)
-                    .where(col(ReportRow.lamp_id).in_(lamp_ids))
-                    .where(col(ReportRow.seq).in_({report.seq for report, _ in batch}))
-                )
-            }
-            seen_at: dict[str, datetime] = {}
-            for report, received_at in batch:
-                lamp = lamps.get(report.lamp_id)
-                key = (report.lamp_id, lamp[0] if lamp is not None else -1, report.seq)
-                if lamp is None or key in seen:
-                    outcome.append(DUPLICATE)
-                    continue
-                seen.add(key)
-                rows.append(
-                    {
-                        "lamp_id": report.lamp_id,
-                        "boot": lamp[0],
-                        "seq": report.seq,
-                        "received_at": received_at,
-                        "level": report.level,
-                        "power_w": report.power_w,
-                        "energy_wh": report.energy_wh,
-                        "burning_s": report.burning_s,
-                        "voltage_v": report.voltage_v,
-                        "faults": ",".join(kind.slug for kind in sorted(report.faults)),
-                    }
-                )
-                last = seen_at.get(report.lamp_id)
-                seen_at[report.lamp_id] = received_at if last is None else max(last, received_at)
-                if report.seq > lamp[1]:
-                    lamp[1] = report.seq
-                    newest[report.lamp_id] = {
-                        "lamp_id": report.lamp_id,
-                        "last_seq": report.seq,
-                        "level": report.level,
-                        "power_w": report.power_w,
-                        "energy_wh": report.energy_wh,
-                        "burning_s": report.burning_s,
-                        "voltage_v": report.voltage_v,
-                        "last_command_id": report.last_command_id,
-                    }
-                    outcome.append(NEWEST)
-                else:
-                    outcome.append(LATE)
-            if rows:
-                s.execute(insert(ReportRow), rows)
-            # Every lamp heard from gets its last_seen and contact; the newest reports also
-            # their state (one bulk UPDATE by primary key each).
-            heard = [
-                {"lamp_id": lamp_id, "last_seen": at, "in_contact": True}
-                for lamp_id, at in seen_at.items()
-            ]
-            for update_rows in (heard, list(newest.values())):
-                if update_rows:
-                    s.execute(update(LampRow), update_rows)
-        return outcome
-
-    def reports(
-        self,
-        lamp_id: str,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 100,
-    ) -> list[ReportRecord]:
-        """A lamp's stored reports, newest first."""
-        with self._session() as s:
-            query = select(ReportRow).where(ReportRow.lamp_id == lamp_id)
-            if since is not None:
-                query = query.where(col(ReportRow.received_at) >= since)
-            if until is not None:
-                query = query.where(col(ReportRow.received_at) <= until)
-            query = query.order_by(
-                col(ReportRow.received_at).desc(),
-                col(ReportRow.boot).desc(),
-                col(ReportRow.seq).desc(),
-            ).limit(limit)
-            return [
-                to_record(
-                    ReportRecord,
-                    row,
-                    faults=tuple(
-                        FaultKind.from_slug(slug) for slug in row.faults.split(",") if slug
-                    ),
-                )
-                for row in s.exec(query)
-            ]
+    # -- reports: see lighting.storage.reports ----------------------------------------------
 
     def touch(self, lamp_id: str, now: datetime) -> None:
         """Record that a lamp was heard from (any uplink)."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,15 @@ class Reply:
 
 
 Serve = Callable[[Message, Address], Awaitable[Reply]]
+ServeBatch = Callable[[list[tuple[Message, Address]]], Awaitable[list[Reply]]]
+"""Serves a burst of requests at once: one reply per request, in order."""
+
+BURST = 256
+"""Datagrams read off the socket per readiness: one loop iteration takes them all."""
+MAX_DATAGRAM = 2048
+MAX_ECHOES = 2
+"""Copies of one response sent for duplicates that came while it was being prepared: a
+flood of copies of one request must not become a flood of answers."""
 
 
 class ExchangeError(Exception):
@@ -111,6 +121,7 @@ class LeanEndpoint(asyncio.DatagramProtocol):
         counters: Counters,
         *,
         serve: Serve | None = None,
+        serve_batch: ServeBatch | None = None,
         ack_timeout_s: float = 2.0,
         max_retransmit: int = 4,
         remembered: int = 100_000,
@@ -119,6 +130,10 @@ class LeanEndpoint(asyncio.DatagramProtocol):
     ) -> None:
         self.counters = counters
         self._serve = serve
+        self._serve_batch = serve_batch
+        self._inbox: list[tuple[Message, Address]] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._sock: socket.socket | None = None
         self.ack_timeout_s = ack_timeout_s
         self.max_retransmit = max_retransmit
         self.max_transmit_wait_s = ack_timeout_s * (2 ** (max_retransmit + 1) - 1) * 1.5
@@ -132,10 +147,54 @@ class LeanEndpoint(asyncio.DatagramProtocol):
         self._by_token: dict[bytes, _Exchange] = {}
         self._seen: OrderedDict[tuple[Address, int], bytes | None] = OrderedDict()
         self._serving: set[asyncio.Task[None]] = set()
+        self._echoes: dict[tuple[Address, int], int] = {}
+        """Duplicates that came while their request was being served: answered with it."""
         self.transport: asyncio.DatagramTransport | None = None
         self._loop = asyncio.get_running_loop()
 
     # -- lifecycle ------------------------------------------------------------------------
+
+    def open(self, local_addr: Address) -> None:
+        """Bind a socket of its own and read it in bursts (``BURST`` datagrams a wake-up,
+        where asyncio's datagram transport reads one); ``OSError`` if the bind fails."""
+        family = socket.AF_INET6 if ":" in local_addr[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind(local_addr)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        self._loop.add_reader(sock.fileno(), self._readable)
+
+    @property
+    def socket(self) -> socket.socket | None:
+        """The endpoint's socket while it is open."""
+        if self._sock is not None:
+            return self._sock
+        if self.transport is not None:
+            sock: socket.socket | None = self.transport.get_extra_info("socket")
+            return sock
+        return None
+
+    @property
+    def is_open(self) -> bool:
+        return self._sock is not None or self.transport is not None
+
+    def _readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        for _ in range(BURST):
+            try:
+                data, addr = sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:
+                self.error_received(err)
+                return
+            self.datagram_received(data, addr)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # asyncio hands a datagram endpoint its datagram transport (though its selector
@@ -156,6 +215,14 @@ class LeanEndpoint(asyncio.DatagramProtocol):
             await asyncio.wait(set(self._serving), timeout=drain_s)
         for task in set(self._serving):
             task.cancel()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._inbox = []
+        if self._sock is not None:
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -168,7 +235,15 @@ class LeanEndpoint(asyncio.DatagramProtocol):
     # -- the wire -------------------------------------------------------------------------
 
     def _send(self, datagram: bytes, address: Address) -> None:
-        if self.transport is not None:
+        if self._sock is not None:
+            try:
+                self._sock.sendto(datagram, address)
+            except BlockingIOError:
+                # The socket's send buffer is full: the peer's retransmission recovers it.
+                self.counters.incr("coap.send-dropped")
+            except OSError as err:
+                self.error_received(err)
+        elif self.transport is not None:
             self.transport.sendto(datagram, address)
 
     def _reset(self, mid: int, address: Address) -> None:
@@ -207,7 +282,9 @@ class LeanEndpoint(asyncio.DatagramProtocol):
     # -- serving --------------------------------------------------------------------------
 
     def _request(self, message: Message, address: Address) -> None:
-        if message.mtype not in (Type.CON, Type.NON) or self._serve is None:
+        if message.mtype not in (Type.CON, Type.NON) or (
+            self._serve is None and self._serve_batch is None
+        ):
             if message.mtype is Type.CON:
                 self._reset(message.mid, address)
             return
@@ -217,6 +294,8 @@ class LeanEndpoint(asyncio.DatagramProtocol):
             answer = self._seen[key]
             if answer is not None:
                 self._send(answer, address)
+            else:  # still being prepared: it goes out again when ready
+                self._echoes[key] = min(self._echoes.get(key, 0) + 1, MAX_ECHOES)
             return
         self._seen[key] = None
         while len(self._seen) > self._remembered:
@@ -226,9 +305,37 @@ class LeanEndpoint(asyncio.DatagramProtocol):
             self.counters.incr("coap.refused.bad-option")
             self._answer(message, address, Reply(BAD_OPTION, f"option {bad}".encode()))
             return
-        task = self._loop.create_task(self._serve_one(message, address))
+        self._inbox.append((message, address))
+        if self._flush_handle is None:
+            self._flush_handle = self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Serve the requests of this loop iteration: as one batch, or one task each."""
+        self._flush_handle = None
+        batch, self._inbox = self._inbox, []
+        if not batch:
+            return
+        if self._serve_batch is not None:
+            self._track(self._loop.create_task(self._serve_many(batch)))
+            return
+        for message, address in batch:
+            self._track(self._loop.create_task(self._serve_one(message, address)))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
         self._serving.add(task)
         task.add_done_callback(self._serving.discard)
+
+    async def _serve_many(self, batch: list[tuple[Message, Address]]) -> None:
+        serve_batch = self._serve_batch
+        if serve_batch is None:
+            return
+        try:
+            replies = await serve_batch(batch)
+        except Exception:
+            log.exception("serving a burst of %d requests failed", len(batch))
+            replies = [Reply(INTERNAL_SERVER_ERROR)] * len(batch)
+        for (message, address), reply in zip(batch, replies, strict=True):
+            self._answer(message, address, reply)
 
     async def _serve_one(self, message: Message, address: Address) -> None:
         serve = self._serve
@@ -258,6 +365,8 @@ class LeanEndpoint(asyncio.DatagramProtocol):
         if key in self._seen:
             self._seen[key] = datagram
         self._send(datagram, address)
+        for _ in range(self._echoes.pop(key, 0) if self._echoes else 0):
+            self._send(datagram, address)
 
     # -- requesting -----------------------------------------------------------------------
 
@@ -272,7 +381,7 @@ class LeanEndpoint(asyncio.DatagramProtocol):
     ) -> Message:
         """Send a confirmable request to ``address`` and return its response;
         ``ExchangeError`` when none comes within MAX_TRANSMIT_WAIT or the peer resets it."""
-        if self.transport is None:
+        if not self.is_open:
             raise ExchangeError("the endpoint is closed")
         mid, token = self._next_mid(), self._next_token()
         while mid in self._by_mid:  # 65,536 exchanges in flight at once: wait for a free id

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from types import TracebackType
 from typing import Self
 
 from lighting.errors import DeliveryError, EndpointError, ProtocolError
 from lighting.metrics import Counters
 from lighting.model import Ack, Command
-from lighting.protocol import CONTENT_FORMAT_CBOR, LAMP_COMMAND, MAX_PAYLOAD, encode_command
+from lighting.protocol import (
+    CONTENT_FORMAT_CBOR,
+    CONTROLLER_REPORT,
+    LAMP_COMMAND,
+    MAX_PAYLOAD,
+    encode_command,
+)
 from lighting.protocol.coapwire import (
     CONTENT,
     GET,
+    INTERNAL_SERVER_ERROR,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
     POST,
@@ -40,6 +46,7 @@ log = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 5.0
 LINK_FORMAT = 40
 WELL_KNOWN_CORE = (".well-known", "core")
+REPORT_PATH = tuple(CONTROLLER_REPORT)
 
 
 def link_format(paths: list[tuple[str, ...]]) -> bytes:
@@ -79,20 +86,18 @@ class LeanCoapTransport:
         endpoint = LeanEndpoint(
             self.counters,
             serve=self._serve,
+            serve_batch=self._serve_batch,
             ack_timeout_s=self.ack_timeout_s,
             max_retransmit=self.max_retransmit,
             understood=UNDERSTOOD | {Option.BLOCK1},
         )
-        loop = asyncio.get_running_loop()
         try:
-            await loop.create_datagram_endpoint(lambda: endpoint, local_addr=self.bind)
+            endpoint.open(self.bind)
         except OSError as err:
             host, port = self.bind
             raise EndpointError(f"coap://{host}:{port}", err.strerror or str(err)) from err
         self._endpoint = endpoint
-        sock: socket.socket | None = (
-            endpoint.transport.get_extra_info("socket") if endpoint.transport else None
-        )
+        sock = endpoint.socket
         if sock is not None:
             self.receive_buffer_granted = size_receive_buffer(sock, self.receive_buffer_bytes)
         log.info("CoAP endpoint (lean) listening on %s:%d", *self.bind)
@@ -135,6 +140,40 @@ class LeanCoapTransport:
         else:
             answer = await self._uplinks.take(name, request.payload, request.content_format, source)
         return Reply(code(answer.klass, answer.detail), answer.reason.encode())
+
+    async def _serve_batch(self, batch: list[tuple[Message, Address]]) -> list[Reply]:
+        """A burst of requests: the reports in it taken as one submission (stored in one
+        batch, answered once committed), anything else served on its own, all at once."""
+        uplinks = self._uplinks
+        reports: list[int] = []
+        others: list[int] = []
+        for index, (request, _) in enumerate(batch):
+            if (
+                uplinks is not None
+                and request.code == POST
+                and request.uri_path == REPORT_PATH
+                and not request.option_values(Option.BLOCK1)
+            ):
+                reports.append(index)
+            else:
+                others.append(index)
+        replies: list[Reply] = [Reply(INTERNAL_SERVER_ERROR)] * len(batch)
+
+        async def take_reports() -> None:
+            if uplinks is None or not reports:
+                return
+            answers = await uplinks.take_reports(
+                [(batch[i][0].payload, batch[i][0].content_format, batch[i][1]) for i in reports]
+            )
+            for index, answer in zip(reports, answers, strict=True):
+                replies[index] = Reply(code(answer.klass, answer.detail), answer.reason.encode())
+
+        async def serve(index: int) -> None:
+            request, source = batch[index]
+            replies[index] = await self._serve(request, source)
+
+        await asyncio.gather(take_reports(), *(serve(index) for index in others))
+        return replies
 
     async def send(self, target: Target, command: Command) -> Ack:
         """PUT ``command`` to the lamp (confirmable) and return its acknowledgement."""

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from lighting.errors import ProtocolError, StorageError, UnknownLampError
 from lighting.metrics import Counters
+from lighting.model import StateReport
 from lighting.protocol import (
     CONTENT_FORMAT_CBOR,
     CONTROLLER_FAULT,
@@ -54,6 +55,9 @@ class Answer:
     @property
     def detail(self) -> int:
         return int(self.code.split(".")[1])
+
+
+ACCEPTED = Answer("2.04")
 
 
 class Gate:
@@ -95,6 +99,7 @@ class Uplinks:
     """The controller's three resources, behind whichever CoAP stack."""
 
     def __init__(self, handler: UplinkHandler, counters: Counters, gate: Gate) -> None:
+        self._handler = handler
         self._counters = counters
         self._gate = gate
 
@@ -131,6 +136,54 @@ class Uplinks:
             return await self._take(name, payload, content_format, source)
         finally:
             self._gate.leave()
+
+    async def take_reports(
+        self, reports: list[tuple[bytes, int | None, tuple[str, int]]]
+    ) -> list[Answer]:
+        """Take a burst of reports (payload, content format, source) at once: one
+        submission to the controller, one answer each, as ``take`` would give it."""
+        if not self._gate.enter():
+            return [Answer("5.03", "the controller is shutting down")] * len(reports)
+        try:
+            return await self._take_reports(reports)
+        finally:
+            self._gate.leave()
+
+    async def _take_reports(
+        self, reports: list[tuple[bytes, int | None, tuple[str, int]]]
+    ) -> list[Answer]:
+        answers: list[Answer | None] = [None] * len(reports)
+        decoded: list[StateReport] = []
+        places: list[int] = []
+        for index, (payload, content_format, source) in enumerate(reports):
+            try:
+                _check_format(content_format)
+                decoded.append(decode_report(payload))
+            except ProtocolError as err:
+                log.debug("refused report from %s:%d: %s", *source, err.reason)
+                answers[index] = self.refuse("report", err)
+                continue
+            places.append(index)
+        if decoded:
+            refused: Sequence[Exception | None]
+            try:
+                refused = await self._handler.on_reports(decoded)
+            except StorageError:
+                self._counters.incr("coap.failed.report.storage", len(decoded))
+                log.exception("could not store %d reports", len(decoded))
+                refused = [StorageError("the controller cannot store it now")] * len(decoded)
+            accepted = 0
+            for index, why in zip(places, refused, strict=True):
+                if why is None:
+                    accepted += 1
+                    answers[index] = ACCEPTED
+                elif isinstance(why, UnknownLampError):
+                    self._counters.incr("coap.refused.report.unknown-lamp")
+                    answers[index] = Answer("4.04", str(why))
+                else:
+                    answers[index] = Answer("5.03", str(why))
+            self._counters.incr("coap.accepted.report", accepted)
+        return [answer if answer is not None else ACCEPTED for answer in answers]
 
     async def _take(
         self, name: str, payload: bytes, content_format: int | None, source: tuple[str, int]

@@ -1,0 +1,213 @@
+"""Reports: the hottest write of the controller, and a lamp's report history.
+
+A city's reports arrive in bursts of thousands a second, each stored once (deduplicated on
+lamp, boot and sequence number) in one transaction per batch. The batch's three writes
+(the reports, the lamps heard from, the lamps' newest state) go to the database driver as
+plain ``executemany`` statements built once per engine: SQLAlchemy's per-row parameter
+handling, Core's as much as the ORM's, cost several times the database's own work per row
+(profiled with py-spy; docs/performance.md has the figures). Timestamps still go through
+the column type's own bind processor, so they are stored exactly as the ORM stores them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlmodel import col, select
+
+from lighting.model import FaultKind, StateReport
+from lighting.storage.base import RepositoryBase, to_record
+from lighting.storage.records import ReportRecord
+from lighting.storage.tables import LampRow, ReportRow, UTCDateTime
+
+NEWEST = "newest"
+LATE = "late"
+DUPLICATE = "duplicate"
+
+_REPORT_COLUMNS = (
+    "lamp_id",
+    "boot",
+    "seq",
+    "received_at",
+    "level",
+    "power_w",
+    "energy_wh",
+    "burning_s",
+    "voltage_v",
+    "faults",
+)
+_STATE_COLUMNS = (
+    "last_seq",
+    "level",
+    "power_w",
+    "energy_wh",
+    "burning_s",
+    "voltage_v",
+    "last_command_id",
+    "last_seen",
+    "in_contact",
+)
+
+
+class _Statements:
+    """The batch's statements in the driver's own parameter style, and its timestamps'."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        # Only our own table and column names go into the text; every value is bound.
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        report, lamp = ReportRow.__tablename__, LampRow.__tablename__
+        self.insert_reports = (
+            f"INSERT INTO {report} ({', '.join(_REPORT_COLUMNS)}) "  # noqa: S608
+            f"VALUES ({', '.join([mark] * len(_REPORT_COLUMNS))})"
+        )
+        self.update_heard = (
+            f"UPDATE {lamp} SET last_seen = {mark}, in_contact = {mark} WHERE lamp_id = {mark}"  # noqa: S608
+        )
+        assignments = ", ".join(f"{name} = {mark}" for name in _STATE_COLUMNS)
+        self.update_state = f"UPDATE {lamp} SET {assignments} WHERE lamp_id = {mark}"  # noqa: S608
+        processor = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+        self.timestamp: Callable[[datetime], Any] = processor or (lambda value: value)
+
+
+class ReportStore(RepositoryBase):
+    """Storing reports in batches, and reading a lamp's history."""
+
+    _statements: _Statements | None = None
+
+    def _report_statements(self) -> _Statements:
+        if self._statements is None:
+            self._statements = _Statements(self.engine.dialect)
+        return self._statements
+
+    def store_reports(self, batch: Sequence[tuple[StateReport, datetime]]) -> list[str]:
+        """Store a batch of reports in one transaction; for each, what it was.
+
+        ``NEWEST``: stored, and the lamp's latest state; ``LATE``: stored as history, older
+        than what the lamp already said (it does not move the state backwards);
+        ``DUPLICATE``: already stored in this boot of the lamp (same sequence number), or
+        from a lamp that is not known.
+        """
+        statements = self._report_statements()
+        stamp = statements.timestamp
+        stamped: dict[datetime, Any] = {}
+        outcome: list[str] = []
+        rows: list[tuple[Any, ...]] = []
+        newest: dict[str, list[Any]] = {}
+        seen_at: dict[str, datetime] = {}
+        with self._session() as s:
+            lamp_ids = {report.lamp_id for report, _ in batch}
+            lamps = {
+                lamp_id: [boot, last_seq]
+                for lamp_id, boot, last_seq in s.execute(
+                    select(LampRow.lamp_id, LampRow.boot, LampRow.last_seq).where(
+                        col(LampRow.lamp_id).in_(lamp_ids)
+                    )
+                )
+            }
+            seen = {
+                (lamp_id, boot, seq)
+                for lamp_id, boot, seq in s.execute(
+                    select(ReportRow.lamp_id, ReportRow.boot, ReportRow.seq)
+                    .where(col(ReportRow.lamp_id).in_(lamp_ids))
+                    .where(col(ReportRow.seq).in_({report.seq for report, _ in batch}))
+                )
+            }
+            for report, received_at in batch:
+                lamp_id = report.lamp_id
+                lamp = lamps.get(lamp_id)
+                key = (lamp_id, lamp[0] if lamp is not None else -1, report.seq)
+                if lamp is None or key in seen:
+                    outcome.append(DUPLICATE)
+                    continue
+                seen.add(key)
+                # A burst shares its arrival time: each distinct one is converted once.
+                at = stamped.get(received_at)
+                if at is None:
+                    at = stamped[received_at] = stamp(received_at)
+                faults = ",".join(kind.slug for kind in sorted(report.faults))
+                rows.append(
+                    (
+                        lamp_id,
+                        lamp[0],
+                        report.seq,
+                        at,
+                        report.level,
+                        report.power_w,
+                        report.energy_wh,
+                        report.burning_s,
+                        report.voltage_v,
+                        faults,
+                    )
+                )
+                last = seen_at.get(lamp_id)
+                if last is None or received_at > last:
+                    seen_at[lamp_id] = received_at
+                if report.seq > lamp[1]:
+                    lamp[1] = report.seq
+                    newest[lamp_id] = [
+                        report.seq,
+                        report.level,
+                        report.power_w,
+                        report.energy_wh,
+                        report.burning_s,
+                        report.voltage_v,
+                        report.last_command_id,
+                    ]
+                    outcome.append(NEWEST)
+                else:
+                    outcome.append(LATE)
+            connection = s.connection()
+            if rows:
+                connection.exec_driver_sql(statements.insert_reports, rows)
+            # Every lamp heard from gets its last_seen and contact; the newest reports also
+            # their state, in the same statement.
+            heard = [
+                (stamp(at), True, lamp_id)
+                for lamp_id, at in seen_at.items()
+                if lamp_id not in newest
+            ]
+            if heard:
+                connection.exec_driver_sql(statements.update_heard, heard)
+            if newest:
+                connection.exec_driver_sql(
+                    statements.update_state,
+                    [
+                        (*state, stamp(seen_at[lamp_id]), True, lamp_id)
+                        for lamp_id, state in newest.items()
+                    ],
+                )
+        return outcome
+
+    def reports(
+        self,
+        lamp_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[ReportRecord]:
+        """A lamp's stored reports, newest first."""
+        with self._session() as s:
+            query = select(ReportRow).where(ReportRow.lamp_id == lamp_id)
+            if since is not None:
+                query = query.where(col(ReportRow.received_at) >= since)
+            if until is not None:
+                query = query.where(col(ReportRow.received_at) <= until)
+            query = query.order_by(
+                col(ReportRow.received_at).desc(),
+                col(ReportRow.boot).desc(),
+                col(ReportRow.seq).desc(),
+            ).limit(limit)
+            return [
+                to_record(
+                    ReportRecord,
+                    row,
+                    faults=tuple(
+                        FaultKind.from_slug(slug) for slug in row.faults.split(",") if slug
+                    ),
+                )
+                for row in s.exec(query)
+            ]
