@@ -27,6 +27,7 @@ async def _run(lamps: int, per_cell: int, concurrency: int, workdir: Path) -> di
     port = free_udp_port()
     settings = load_settings(
         None,
+        metrics={"enabled": False},  # no fixed port: benches may run side by side
         database_url=f"sqlite:///{workdir / 'bench.db'}",
         coap={"host": "127.0.0.1", "port": port, "ack_timeout_s": 2.0, "max_retransmit": 4},
         delivery={"per_cell": per_cell, "concurrency": concurrency, "jitter_s": 0.0},

@@ -75,6 +75,7 @@ async def run_demo(
         None,
         database_url=f"sqlite:///{db}",
         control={"socket": str(data_dir / "citylight.sock")},
+        metrics={"port": 0},
         contact={"missed_reports": DEMO_MISSED_REPORTS, "check_interval_s": 0.5},
         coap={"host": "127.0.0.1", "port": port, "ack_timeout_s": 0.3, "max_retransmit": 2},
         delivery={"concurrency": 64, "max_attempts": 2, "backoff_s": 0.5, "jitter_s": 0.1},

@@ -52,6 +52,7 @@ def make_settings(db_url: str, port: int, **overrides: Any) -> Settings:
     """Settings for a test: quick CoAP retransmissions (an attempt ends within ~3 s)."""
     coap = {"host": "127.0.0.1", "port": port, "ack_timeout_s": 0.3, "max_retransmit": 2}
     overrides.setdefault("control", {"enabled": False})
+    overrides.setdefault("metrics", {"enabled": False})
     return load_settings(None, database_url=db_url, coap=coap, **overrides)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -16,10 +15,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lighting import logs
 from lighting.client import ControlClient, NoDaemonError, RefusedError
 from lighting.config import Settings, load_settings
 from lighting.const import EXIT_NONE, EXIT_REFUSED, EXIT_USAGE
 from lighting.errors import LightingError
+from lighting.logs import FORMATS
 from lighting.storage import Repository
 from lighting.views import to_json
 from schedules import ScheduleError, parse_duration
@@ -48,14 +49,17 @@ DbOption = Annotated[
 Format = Literal["table", "json"]
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="table or json")]
 LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning, error")]
+LogFormatOption = Annotated[
+    str, typer.Option("--log-format", help="text, or json: one JSON object per line")
+]
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def setup_logging(level: str, log_format: str = "text") -> None:
+    """Logging for a command; a format other than text or json is a usage error."""
+    if log_format not in FORMATS:
+        err.print(f"[red]unknown log format {log_format!r}[/]: use text or json")
+        raise typer.Exit(EXIT_USAGE)
+    logs.setup_logging(level, "json" if log_format == "json" else "text")
 
 
 def get_settings(config: Path | None, db: str | None = None) -> Settings:

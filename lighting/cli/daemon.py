@@ -13,6 +13,7 @@ import typer
 
 from lighting.cli.common import (
     ConfigOption,
+    LogFormatOption,
     LogLevel,
     app,
     err,
@@ -24,6 +25,7 @@ from lighting.const import EXIT_REFUSED
 from lighting.controller import Controller
 from lighting.demo import run_demo
 from lighting.errors import LightingError
+from lighting.service import ServiceManager
 from simulator import SimulatorError
 
 log = logging.getLogger(__name__)
@@ -35,11 +37,20 @@ def _no_reuse_port() -> None:
 
 
 @app.command()
-def run(config: ConfigOption = None, log_level: LogLevel = "info") -> None:
-    """Run the controller daemon: plan each night, command the lamps, ingest their reports."""
-    setup_logging(log_level)
+def run(
+    config: ConfigOption = None,
+    log_level: LogLevel = "info",
+    log_format: LogFormatOption = "text",
+) -> None:
+    """Run the controller daemon: plan each night, command the lamps, ingest their reports.
+
+    SIGTERM or SIGINT stop it cleanly: no new command goes out, those on the air finish,
+    reports in hand are stored. Under systemd (Type=notify) it says when it is ready and
+    keeps the watchdog fed from its event loop; see docs/operations.md."""
+    setup_logging(log_level, log_format)
     _no_reuse_port()
     settings = get_settings(config)
+    manager = ServiceManager()
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -47,7 +58,14 @@ def run(config: ConfigOption = None, log_level: LogLevel = "info") -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         async with Controller(settings) as controller:
-            await controller.serve(stop)
+            manager.notify("READY=1", f"STATUS=serving {len(controller.registry)} lamps")
+            heartbeat = asyncio.create_task(manager.heartbeat(), name="watchdog")
+            try:
+                await controller.serve(stop)
+            finally:
+                heartbeat.cancel()
+                log.info("stopping: finishing the commands on the air, storing what is in hand")
+                manager.notify("STOPPING=1", "STATUS=stopping")
         log.info("controller stopped")
 
     try:

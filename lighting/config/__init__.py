@@ -7,6 +7,7 @@ from lighting.config.runtime import (
     DeliveryConfig,
     FaultsConfig,
     IngestConfig,
+    MetricsConfig,
     MqttConfig,
     RetentionConfig,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "DeliveryConfig",
     "FaultsConfig",
     "IngestConfig",
+    "MetricsConfig",
     "MqttConfig",
     "RetentionConfig",
     "Settings",

@@ -113,6 +113,14 @@ class RetentionConfig(Section):
     )
 
 
+class MetricsConfig(Section):
+    """Health and counters over HTTP (Prometheus text format), for monitoring."""
+
+    enabled: bool = True
+    host: str = Field(default="127.0.0.1", description="loopback unless a scraper needs more")
+    port: int = Field(default=9464, ge=0, le=65535, description="0 takes a free port")
+
+
 class ControlConfig(Section):
     """The daemon's local control channel (a Unix socket) for the dashboard and the CLI."""
 

@@ -24,6 +24,7 @@ from lighting.config.runtime import (
     DeliveryConfig,
     FaultsConfig,
     IngestConfig,
+    MetricsConfig,
     MqttConfig,
     RetentionConfig,
 )
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     faults: FaultsConfig = FaultsConfig()
     retention: RetentionConfig = RetentionConfig()
     control: ControlConfig = ControlConfig()
+    metrics: MetricsConfig = MetricsConfig()
     programs: dict[str, ProgramConfig] = Field(min_length=1)
     calendars: dict[str, CalendarConfig] = Field(default_factory=dict)
     zones: dict[str, ZoneConfig] = Field(min_length=1)

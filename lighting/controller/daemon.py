@@ -33,6 +33,7 @@ from lighting.controller.control import ControlServer
 from lighting.controller.delivery import DeliveryEngine
 from lighting.controller.events import EventHub
 from lighting.controller.faults import CONTROLLER, FaultBook
+from lighting.controller.health import HealthServer
 from lighting.controller.housekeeping import Housekeeping
 from lighting.controller.ingest import Ingest, ReportWriter, lamp_notice
 from lighting.controller.operator import OperatorDesk
@@ -47,6 +48,8 @@ from schedules import NightPlan, change_in_force, level_at, plan_night
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 30
+SEND_DRAIN_S = 10
+"""How long a normal stop waits for the commands on the air (those left stay pending)."""
 """How long shutdown waits for uplinks in hand to be stored."""
 
 
@@ -91,6 +94,9 @@ class Controller:
         self._jobs: set[asyncio.Task[None]] = set()
         self.control: ControlServer | None = None
         """The control channel while the daemon runs (``[control] enabled``)."""
+        self.health: HealthServer | None = None
+        """Health and metrics over HTTP while the daemon runs (``[metrics] enabled``)."""
+        self.writer: ReportWriter | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -112,7 +118,7 @@ class Controller:
                 registry=self.registry,
                 rules=settings.faults,
             )
-            writer = ReportWriter(
+            writer = self.writer = ReportWriter(
                 store,
                 batch_size=settings.ingest.batch_size,
                 max_delay_s=settings.ingest.max_delay_s,
@@ -172,6 +178,11 @@ class Controller:
                 self.control = await self._stack.enter_async_context(
                     ControlServer(self, settings.control)
                 )
+            if settings.metrics.enabled:
+                # Monitoring (docs/operations.md).
+                self.health = await self._stack.enter_async_context(
+                    HealthServer(self, settings.metrics)
+                )
             if settings.mqtt.enabled:
                 # Lamp telemetry from a broker, notices to it (docs/protocol.md, MQTT).
                 link = self._mqtt = await self._stack.enter_async_context(
@@ -203,6 +214,15 @@ class Controller:
         # Stop taking uplinks first, while the report writer still runs to answer those in
         # hand; then stop the loops; then close the rest in reverse order.
         # Stop sending first: a send cut short by a closing transport is not a lamp's failure.
+        # On a normal stop (SIGTERM) the commands on the air are let finish and recorded.
+        if exc_type is None and self.delivery is not None and self._delivery_loop is not None:
+            left = await self.delivery.drain(SEND_DRAIN_S)
+            if left:
+                log.warning(
+                    "%d commands still on the air after %d s: stopping anyway",
+                    left,
+                    SEND_DRAIN_S,
+                )
         if self._delivery_loop is not None:
             self._delivery_loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -393,8 +413,19 @@ class Controller:
         try:
             now = self.clock()
             await self._replan()
-            await self.apply_plan(now)
-            await stop.wait()
+            # A stop (SIGTERM) must not wait for the whole city to acknowledge the level.
+            applying = asyncio.ensure_future(self.apply_plan(now))
+            stopping = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({applying, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if applying.done():
+                    applying.result()
+                    await stopping
+            finally:
+                for task in (applying, stopping):
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await applying
         finally:
             scheduler.shutdown()
             self._scheduler = None

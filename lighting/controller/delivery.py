@@ -118,6 +118,10 @@ class DeliveryEngine:
         self._parked_by_cell: defaultdict[str, set[str]] = defaultdict(set)
         self.max_in_flight = 0
         self.max_in_flight_per_cell = 0
+        self.draining = False
+        self._attempts = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
 
     # -- what the controller asks ---------------------------------------------------------
 
@@ -335,9 +339,21 @@ class DeliveryEngine:
                 continue
             self._waiting[_cell_of(entry)].append(pending)
 
+    async def drain(self, timeout_s: float) -> int:
+        """Start no new command; let those on the air finish and be recorded (up to
+        ``timeout_s``). How many were still on the air. The rest stay pending in the record
+        and are sent again after a restart."""
+        self.draining = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._quiet.wait()
+        return self._attempts
+
     def _start_waiting(self, sends: asyncio.TaskGroup) -> None:
         # Start commands round-robin over the cells, from a rotating first cell, so that no
         # cell waits while others use the city-wide allowance.
+        if self.draining:
+            return
         total = len(self._in_flight)
         cells = [cell for cell, queue in self._waiting.items() if queue]
         if cells:
@@ -374,6 +390,16 @@ class DeliveryEngine:
         return None
 
     async def _attempt(self, pending: Pending, cell: str) -> None:
+        self._attempts += 1
+        self._quiet.clear()
+        try:
+            await self._attempt_once(pending, cell)
+        finally:
+            self._attempts -= 1
+            if not self._attempts:
+                self._quiet.set()
+
+    async def _attempt_once(self, pending: Pending, cell: str) -> None:
         entry = self._entry(pending.lamp_id)
         started = self._monotonic()
         if pending.first_sent is None:

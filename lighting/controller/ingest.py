@@ -67,12 +67,17 @@ class ReportWriter:
         self._counters = counters if counters is not None else Counters()
         self._batch_size = batch_size
         self._max_delay_s = max_delay_s
-        self._buffer = buffer
+        self.buffer = buffer
         self._chunks: deque[_Chunk] = deque()
         self._queued = 0
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
         self.batches = 0
+
+    @property
+    def queued(self) -> int:
+        """Reports waiting to be stored."""
+        return self._queued
 
     async def submit(self, report: StateReport, received_at: datetime) -> str:
         """Store ``report``; whether it was the lamp's newest, late, or a duplicate."""
@@ -81,7 +86,7 @@ class ReportWriter:
 
     async def submit_many(self, reports: list[Received]) -> list[str]:
         """Store ``reports`` (in the batches to come); what each was, in order."""
-        if self._queued + len(reports) > self._buffer:
+        if self._queued + len(reports) > self.buffer:
             raise StorageError("the report buffer is full")
         future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
         self._chunks.append(_Chunk(reports, future))

@@ -65,6 +65,10 @@ class Registry:
     def __contains__(self, lamp_id: object) -> bool:
         return lamp_id in self._lamps
 
+    def in_contact(self) -> int:
+        """How many lamps are in contact."""
+        return sum(1 for entry in self._lamps.values() if entry.in_contact)
+
     def load(self, lamps: Iterable[LampRecord], faults: Iterable[FaultRecord], now: float) -> None:
         """Fill the index from the database at start-up; every lamp gets a full contact window."""
         for lamp in lamps:

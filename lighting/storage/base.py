@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
@@ -111,6 +111,11 @@ class RepositoryBase:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def ping(self) -> None:
+        """A round trip to the database (``StorageError`` if it does not answer)."""
+        with self._session() as s:
+            s.execute(text("SELECT 1"))
 
     @contextmanager
     def _session(self) -> Iterator[Session]:

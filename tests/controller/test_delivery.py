@@ -226,6 +226,37 @@ async def test_a_restart_in_the_middle_of_a_change_leaves_no_lamp_behind(
     assert {n.lamp.commands_applied for n in centre} == {1}  # nothing applied twice
 
 
+async def test_a_normal_stop_lets_the_commands_on_the_air_finish(
+    db_url: str, coap_port: int, lamp_base: str
+) -> None:
+    # SIGTERM ends `lighting run` through the same exit: no new command goes out, those on
+    # the air are answered and recorded, and what was not sent stays pending for later.
+    settings = _settings(db_url, coap_port, per_cell=2, jitter_s=0.0)
+    specs = build_fleet(
+        60, zones=list(settings.zones), base_address=lamp_base, port=coap_port, report_period_s=60
+    )
+    cells = {f"cell-{i:04d}": Cell(f"cell-{i:04d}", latency_s=0.15) for i in (1, 2, 3)}
+    async with Simulator(specs, ("127.0.0.1", coap_port), cells=cells) as sim:
+        async with Controller(settings) as controller:
+            async with asyncio.timeout(30):
+                await sim.wait_registered()
+            await controller.submit_level("centre", 80, "dusk", NOW)
+            centre = [n for n in sim.nodes.values() if n.spec.zone == "centre"]
+            first = [asyncio.ensure_future(n.wait_level(80)) for n in centre]
+            async with asyncio.timeout(30):
+                await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in first:
+                waiter.cancel()
+        repository = Repository.open(settings.database_url, create=False)
+        commands = repository.commands(zone="centre")
+        repository.close()
+    lit = {n.spec.lamp_id for n in centre if n.lamp.level == 80}
+    acknowledged = {c.lamp_id for c in commands if c.outcome == "acknowledged"}
+    assert 0 < len(lit) < len(centre)
+    assert acknowledged == lit  # every lamp that took it is recorded, none is lost
+    assert {c.outcome for c in commands} <= {"acknowledged", "pending"}
+
+
 class SteppedClock:
     """The monotonic clock, with a step forward that tests can take."""
 

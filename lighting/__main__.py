@@ -1,0 +1,5 @@
+"""``python -m lighting``: the same as the ``lighting`` command."""
+
+from lighting.cli import main
+
+main()
