@@ -62,9 +62,12 @@ def _accepts(host: str, port: int) -> bool:
 class Broker:
     """A ``mosquitto`` process on ``127.0.0.1:port``, persistence in ``workdir``."""
 
-    def __init__(self, binary: str, workdir: Path) -> None:
+    def __init__(self, binary: str, workdir: Path, *, access: Iterable[str] = ()) -> None:
+        """``access``: lines of configuration that replace anonymous access (a password
+        file, an ACL file), as a city's broker has them."""
         self.binary = binary
         self.workdir = workdir
+        self.access = list(access)
         self.host = HOST
         self.port = 0
         self.restartable = True
@@ -79,7 +82,7 @@ class Broker:
     def _write_config(self) -> Path:
         lines = [
             f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+            *(self.access or ["allow_anonymous true"]),
             "persistence true",
             f"persistence_location {self.workdir}/",
             f"log_dest file {self.workdir / 'mosquitto.log'}",
