@@ -91,6 +91,19 @@ async def test_an_override_from_the_cli_reaches_the_lamps_and_can_be_cancelled(
     none_left = await _lighting(control_settings, "override", "list")
     assert none_left.exit_code == 1
 
+    # Both orders went through the daemon, and the audit trail says who gave them.
+    trail = await _lighting(control_settings, "audit", "--action", "override", "-f", "json")
+    assert trail.exit_code == 0, trail.output
+    entries = json.loads(trail.output)
+    assert [(e["action"], e["by"], e["target"]) for e in entries] == [
+        ("override.cancel", "duty-officer", "zone centre"),
+        ("override.set", "duty-officer", "zone centre"),
+    ]
+    nobody = await _lighting(control_settings, "audit", "--by", "someone-else")
+    assert nobody.exit_code == 1
+    unknown = await _lighting(control_settings, "audit", "--action", "reboot")
+    assert unknown.exit_code == 2
+
 
 async def test_a_refused_override_says_why(city: City, control_settings: Settings) -> None:
     result = await _lighting(

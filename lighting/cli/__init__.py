@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 
-from lighting.cli import daemon, energy, faults, inventory, overrides, plans, records
+from lighting.cli import audit, daemon, energy, faults, inventory, overrides, plans, records
 from lighting.cli.common import app
 
 __all__ = [
     "app",
+    "audit",
     "daemon",
     "energy",
     "faults",

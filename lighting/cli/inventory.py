@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,9 @@ def import_inventory(
     ],
     config: ConfigOption = None,
     db: DbOption = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who imports it (default: the user name).")
+    ] = None,
 ) -> None:
     """Import the lamp inventory: the controller knows every lamp before it registers.
 
@@ -45,7 +49,7 @@ def import_inventory(
         typer.echo(f"database error: {error}", err=True)
         raise typer.Exit(EXIT_REFUSED) from error
     try:
-        result = repo.import_lamps(lamps, utc_now())
+        result = repo.import_lamps(lamps, utc_now(), by=by or getpass.getuser(), source=file.name)
     except LightingError as error:
         typer.echo(f"database error: {error}", err=True)
         raise typer.Exit(EXIT_REFUSED) from error

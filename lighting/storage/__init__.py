@@ -2,6 +2,7 @@
 
 from lighting.storage.inventory import ImportResult
 from lighting.storage.records import (
+    AuditRecord,
     ChangeRecord,
     ChangeSummary,
     CommandOutcome,
@@ -20,6 +21,7 @@ from lighting.storage.repository import Repository, make_engine
 from lighting.storage.store import Store
 
 __all__ = [
+    "AuditRecord",
     "ChangeRecord",
     "ChangeSummary",
     "CommandOutcome",

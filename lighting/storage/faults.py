@@ -19,6 +19,7 @@ from lighting.const import ACKNOWLEDGED, ACTIVE, OPEN, RESOLVED, SOURCE_CONTROLL
 from lighting.errors import NotFoundError, StorageError
 from lighting.model import FaultKind
 from lighting.notices import OPENED, REOPENED
+from lighting.storage import audit
 from lighting.storage.base import RepositoryBase, row_id, to_record
 from lighting.storage.records import FaultRecord, IncidentRecord
 from lighting.storage.tables import FaultRow, IncidentRow, LampRow
@@ -147,6 +148,9 @@ class FaultStore(RepositoryBase):
                 raise StorageError(f"fault {fault_id} is resolved already")
             row.status, row.acknowledged_at, row.acknowledged_by = ACKNOWLEDGED, now, by[:64]
             s.add(row)
+            audit.record(
+                s, now, by, "fault.acknowledge", f"fault {fault_id}", f"lamp {lamp.lamp_id}"
+            )
             return fault_record(row, lamp)
 
     def close_fault(self, fault_id: int, by: str, note: str, now: datetime) -> FaultRecord:
@@ -157,6 +161,9 @@ class FaultStore(RepositoryBase):
                 raise StorageError(f"fault {fault_id} is resolved already")
             self._resolve(row, now, by, note)
             s.add(row)
+            audit.record(
+                s, now, by, "fault.resolve", f"fault {fault_id}", f"lamp {lamp.lamp_id}: {note}"
+            )
             return fault_record(row, lamp)
 
     @staticmethod
@@ -301,10 +308,19 @@ class FaultStore(RepositoryBase):
             if row.status == RESOLVED:
                 raise StorageError(f"incident {incident_id} is resolved already")
             row.status, row.acknowledged_at, row.acknowledged_by = ACKNOWLEDGED, now, by[:64]
-            for fault in self._members(s, incident_id):
+            members = self._members(s, incident_id)
+            for fault in members:
                 fault.status, fault.acknowledged_at, fault.acknowledged_by = ACKNOWLEDGED, now, by
                 s.add(fault)
             s.add(row)
+            audit.record(
+                s,
+                now,
+                by,
+                "incident.acknowledge",
+                f"incident {incident_id}",
+                f"{len(members)} faults",
+            )
             return incident_record(row)
 
     def close_incident(
@@ -325,6 +341,14 @@ class FaultStore(RepositoryBase):
             self._resolve(row, now, by, note)
             row.lamps = 0
             s.add(row)
+            audit.record(
+                s,
+                now,
+                by,
+                "incident.resolve",
+                f"incident {incident_id}",
+                f"{len(closed)} faults: {note}",
+            )
             return incident_record(row), closed
 
     @staticmethod

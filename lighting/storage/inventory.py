@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from lighting.protocol.inventory import InventoryLamp
+from lighting.storage import audit
 from lighting.storage.base import RepositoryBase
 from lighting.storage.tables import LampRow
 
@@ -50,8 +51,11 @@ def _fill(row: LampRow, lamp: InventoryLamp) -> None:
 class InventoryStore(RepositoryBase):
     """The inventory part of the repository."""
 
-    def import_lamps(self, lamps: Sequence[InventoryLamp], now: datetime) -> ImportResult:
-        """Add or update ``lamps`` in one transaction."""
+    def import_lamps(
+        self, lamps: Sequence[InventoryLamp], now: datetime, *, by: str = "", source: str = ""
+    ) -> ImportResult:
+        """Add or update ``lamps`` in one transaction (an entry of the audit trail by
+        ``by`` when given, naming the ``source`` file)."""
         added = updated = kept = 0
         with self._session() as s:
             ids = [lamp.lamp_id for lamp in lamps]
@@ -83,4 +87,14 @@ class InventoryStore(RepositoryBase):
                     kept += 1
                     continue
                 s.add(row)
-        return ImportResult(added, updated, kept)
+            result = ImportResult(added, updated, kept)
+            if by:
+                audit.record(
+                    s,
+                    now,
+                    by,
+                    "inventory.import",
+                    source or "inventory",
+                    f"{result.total} lamps, {added} added, {updated} updated, {kept} kept",
+                )
+        return result

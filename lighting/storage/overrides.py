@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from lighting.errors import NotFoundError, StorageError
+from lighting.storage import audit
 from lighting.storage.base import RepositoryBase, row_id, to_record
 from lighting.storage.records import OverrideRecord
 from lighting.storage.tables import OverrideRow
@@ -50,7 +51,17 @@ class OverrideStore(RepositoryBase):
             )
             s.add(row)
             s.flush()
-            return override_record(row)
+            made = override_record(row)
+            audit.record(
+                s,
+                now,
+                by,
+                "override.set",
+                f"zone {zone}" if zone is not None else f"lamp {lamp_id}",
+                f"{made.name}: {level} % from {start.isoformat()} until {end.isoformat()}; "
+                f"{reason}",
+            )
+            return made
 
     def cancel_override(self, override_id: int, by: str, now: datetime) -> OverrideRecord:
         with self._session() as s:
@@ -63,7 +74,16 @@ class OverrideStore(RepositoryBase):
                 raise StorageError(f"override {override_id} has ended already")
             row.cancelled_at, row.cancelled_by = now, by[:64]
             s.add(row)
-            return override_record(row)
+            cancelled = override_record(row)
+            audit.record(
+                s,
+                now,
+                by,
+                "override.cancel",
+                f"zone {row.zone}" if row.zone is not None else f"lamp {row.lamp_id}",
+                cancelled.name,
+            )
+            return cancelled
 
     def overrides(self, *, ending_after: datetime | None = None) -> list[OverrideRecord]:
         """Overrides not cancelled (and ending after ``ending_after``), by start."""

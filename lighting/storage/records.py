@@ -267,3 +267,15 @@ class OverrideRecord:
 
     def active(self, now: datetime) -> bool:
         return self.cancelled_at is None and self.start <= now < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """Who did what to which lamp, fault, incident or override, and when."""
+
+    entry_id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: str

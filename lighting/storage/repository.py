@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from lighting.const import ACKNOWLEDGED, FAILED, PENDING, SUPERSEDED
 from lighting.errors import StorageError
 from lighting.model import Registration
+from lighting.storage.audit import AuditStore
 from lighting.storage.base import make_engine, row_id, to_record
 from lighting.storage.energy import EnergyStore
 from lighting.storage.faults import FaultStore
@@ -55,7 +56,7 @@ def _change(row: ChangeRow) -> ChangeRecord:
     return to_record(ChangeRecord, row, change_id=row_id(row))
 
 
-class Repository(ReportStore, FaultStore, EnergyStore, OverrideStore, InventoryStore):
+class Repository(AuditStore, ReportStore, FaultStore, EnergyStore, OverrideStore, InventoryStore):
     """Reads and writes of lamps, reports, changes, commands and faults."""
 
     # -- lamps ----------------------------------------------------------------------------

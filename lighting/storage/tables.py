@@ -226,3 +226,16 @@ class OverrideRow(SQLModel, table=True):
     created_at: datetime = _ts()
     cancelled_at: datetime | None = _ts(nullable=True)
     cancelled_by: str | None = Field(default=None, max_length=64)
+
+
+class AuditRow(SQLModel, table=True):
+    """An operator's action, written in the same transaction as the action itself."""
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts(index=True)
+    actor: str = Field(index=True, max_length=64)
+    action: str = Field(index=True, max_length=32)
+    target: str = Field(index=True, max_length=100)
+    detail: str = Field(default="", max_length=500)
