@@ -21,7 +21,7 @@ from lighting.controller.events import EventHub
 from lighting.controller.faults import FaultBook, newer
 from lighting.controller.registry import LampEntry, Registry
 from lighting.controller.rules import judge
-from lighting.errors import StorageError, UnknownLampError
+from lighting.errors import LightingError, StorageError, UnknownLampError
 from lighting.metrics import Counters
 from lighting.model import FaultEvent, FaultKind, Registration, StateReport
 from lighting.notices import LampNotice
@@ -73,6 +73,11 @@ class ReportWriter:
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
         self.batches = 0
+
+    @property
+    def room(self) -> int:
+        """Reports the buffer can take now."""
+        return max(self.buffer - self._queued, 0)
 
     @property
     def queued(self) -> int:
@@ -212,12 +217,19 @@ class Ingest:
         stored = await self._writer.submit(report, self._clock())
         await self._took(report, entry, stored)
 
-    async def on_reports(self, reports: list[StateReport]) -> list[UnknownLampError | None]:
+    async def on_reports(self, reports: list[StateReport]) -> list[LightingError | None]:
         """Take a burst of reports in one submission; per report, None once it is stored
-        and taken, or why it was refused. ``StorageError`` refuses the whole burst."""
-        refused: list[UnknownLampError | None] = [None] * len(reports)
+        and taken, or why it was refused: an unknown lamp, or a full buffer for the part of
+        the burst that does not fit (those lamps send again). ``StorageError`` when the
+        database refuses the batch."""
+        refused: list[LightingError | None] = [None] * len(reports)
         known: list[tuple[StateReport, LampEntry]] = []
+        room = self._writer.room
         for index, report in enumerate(reports):
+            if len(known) >= room:
+                self._counters.incr("ingest.refused.buffer-full")
+                refused[index] = StorageError("the report buffer is full")
+                continue
             try:
                 known.append((report, self._registry.get(report.lamp_id)))
             except UnknownLampError as err:

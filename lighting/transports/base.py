@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from lighting.errors import DeliveryError, ProtocolError, UnknownLampError
+from lighting.errors import DeliveryError, LightingError, ProtocolError
 from lighting.model import Ack, Command, FaultEvent, Registration, StateReport
 from lighting.protocol import decode_ack
 
@@ -41,9 +41,10 @@ class UplinkHandler(Protocol):
         """Take a state report; returns once it is stored. ``UnknownLampError`` if unknown."""
         ...
 
-    async def on_reports(self, reports: list[StateReport]) -> list[UnknownLampError | None]:
-        """Take a burst of reports in one go; per report None once stored, or the lamp is
-        unknown. ``StorageError`` if the burst cannot be stored."""
+    async def on_reports(self, reports: list[StateReport]) -> list[LightingError | None]:
+        """Take a burst of reports in one go; per report None once stored, or why not
+        (``UnknownLampError``, ``StorageError`` for a full buffer). ``StorageError`` if the
+        burst cannot be stored at all."""
         ...
 
     async def on_fault(self, event: FaultEvent) -> None:

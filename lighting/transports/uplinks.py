@@ -181,6 +181,7 @@ class Uplinks:
                     self._counters.incr("coap.refused.report.unknown-lamp")
                     answers[index] = Answer("4.04", str(why))
                 else:
+                    self._counters.incr("coap.failed.report.storage")
                     answers[index] = Answer("5.03", str(why))
             self._counters.incr("coap.accepted.report", accepted)
         return [answer if answer is not None else ACCEPTED for answer in answers]
