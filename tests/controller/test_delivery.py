@@ -147,6 +147,36 @@ async def city3(
         yield city
 
 
+async def test_thirty_percent_loss_both_ways_still_leaves_every_lamp_at_its_level(
+    lossy_city: tuple[Controller, Simulator],
+) -> None:
+    # 30 % of datagrams lost each way: a confirmable exchange gets through about half the
+    # time, so commands and their acknowledgements are retransmitted, retried, and
+    # sometimes superseded by the next change before the controller hears back.
+    controller, sim = lossy_city
+    delivery = controller.delivery
+    assert delivery is not None
+    for cell in sim.cells.values():
+        cell.loss = 0.3
+    await _city_wide(controller, 70)
+    last = await _city_wide(controller, 40)
+    await _all_at(sim.nodes.values(), 40, timeout_s=60)
+    async with asyncio.timeout(60):
+        for change_id in last:
+            await delivery.wait_delivered(change_id)
+    await delivery.flush()
+    assert {node.lamp.level for node in sim.nodes.values()} == {40}
+    assert {node.lamp.commands_applied for node in sim.nodes.values()} <= {1, 2}
+    summaries = [
+        await controller.store.call(controller.repository.change_summary, change_id)
+        for change_id in last
+    ]
+    assert sum(s.acknowledged for s in summaries if s is not None) == len(sim.nodes)
+    lamps = await controller.store.call(controller.repository.lamps)
+    assert all(lamp.delivered and lamp.desired_level == 40 for lamp in lamps)
+    assert sum(cell.dropped for cell in sim.cells.values()) > 100  # loss really happened
+
+
 async def test_a_lamp_that_never_answers_is_marked_unreachable_until_it_speaks(
     city3: tuple[Controller, Simulator],
 ) -> None:
