@@ -28,7 +28,8 @@ class ZoneView:
     """Active faults by severity (faults grouped in an incident included)."""
     energy_tonight_kwh: float = 0.0
     baseline_tonight_kwh: float = 0.0
-    """The same lamps at full power from sunset until now."""
+    """The lamps with energy on record tonight at full power, from sunset to the end of
+    the last hour rolled up (as far as ``energy_tonight_kwh`` counts)."""
     next_change_at: datetime | None = None
     next_level: int | None = None
     program: str = ""

@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import contextlib
 
-from lighting.cli import audit, daemon, energy, faults, inventory, overrides, plans, records
+from lighting.cli import (
+    audit,
+    daemon,
+    dashboard,
+    energy,
+    faults,
+    inventory,
+    overrides,
+    plans,
+    records,
+)
 from lighting.cli.common import app
 
 __all__ = [
     "app",
     "audit",
     "daemon",
+    "dashboard",
     "energy",
     "faults",
     "inventory",

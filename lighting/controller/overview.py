@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from lighting.const import ACKNOWLEDGED, ACTIVE, FAILED, PENDING
 from lighting.controller.faults import fault_notice
-from lighting.energy import dark_hours, energy_report
+from lighting.energy import dark_hours, energy_report, hour_of
 from lighting.errors import NotFoundError
 from lighting.overview import (
     CellDelivery,
@@ -77,7 +77,10 @@ async def city_view(controller: Controller) -> CityView:
 
     night = night_of(now, settings)
     plans = controller.plans(night)
-    dark = dark_hours(site, night, now)
+    # The energy tonight is what the hourly roll-ups hold, complete hours only: the
+    # baseline runs to the same hour, for the lamps with roll-ups, or a saving would be
+    # claimed for hours not yet counted (100 % right after a start).
+    dark = dark_hours(site, night, hour_of(now))
     slack = settings.faults.power_slack_w
     levels = controller.delivery.zone_levels if controller.delivery is not None else {}
     zones = []
@@ -96,7 +99,7 @@ async def city_view(controller: Controller) -> CityView:
                 power_w=round(sum(e.power_w or 0.0 for e in lamps if e.in_contact), 1),
                 faults=dict(by_zone[zone]),
                 energy_tonight_kwh=record.energy_wh / 1000 if record else 0.0,
-                baseline_tonight_kwh=sum(e.wattage for e in lamps) * dark / 1000,
+                baseline_tonight_kwh=record.wattage_w * dark / 1000 if record else 0.0,
                 next_change_at=upcoming[0].at if upcoming else None,
                 next_level=upcoming[0].level if upcoming else None,
                 program=plan.program.name,
