@@ -20,11 +20,13 @@ import logging
 import os
 import socket
 import stat
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from lighting.config import ControlConfig
+from lighting.controller.operator import MAX_OVERRIDE
 from lighting.controller.overview import city_view, energy_nights, lamp_view
 from lighting.errors import ConfigError, LightingError, NotFoundError, ProtocolError
 from lighting.model import FaultKind, Severity
@@ -44,6 +46,8 @@ OUTBOX = 256
 MAX_CLIENTS = 64
 MAX_FAULTS = 500
 MAX_NIGHTS = 92
+MAX_INTEGER = 2**63
+MAX_MINUTES = MAX_OVERRIDE / timedelta(minutes=1)
 
 
 class RequestError(LightingError):
@@ -74,10 +78,14 @@ def _text(request: dict[str, Any], key: str, *, required: bool = True, limit: in
     return value
 
 
-def _number(request: dict[str, Any], key: str) -> float:
+def _number(request: dict[str, Any], key: str, *, high: float) -> float:
+    """A number more than 0 and at most ``high`` (NaN, infinities and numbers past what a
+    duration can hold are refused here, not left to overflow further on)."""
     value = request.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RequestError(f"{key}: a number is expected")
+    if not 0 < value <= high:
+        raise RequestError(f"{key}: more than 0 and at most {high:g}")
     return float(value)
 
 
@@ -85,6 +93,8 @@ def _integer(request: dict[str, Any], key: str) -> int:
     value = request.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
         raise RequestError(f"{key}: an integer is expected")
+    if not -MAX_INTEGER <= value < MAX_INTEGER:  # what the database's integers hold
+        raise RequestError(f"{key}: out of range")
     return value
 
 
@@ -216,9 +226,14 @@ class ControlServer:
             view.tasks.append(reading)
             done, _ = await asyncio.wait(view.tasks, return_when=asyncio.FIRST_COMPLETED)
             for finished in done:
-                if not finished.cancelled() and isinstance(finished.exception(), TimeoutError):
+                error = None if finished.cancelled() else finished.exception()
+                if isinstance(error, TimeoutError):
                     counters.incr("control.slow_view")
                     log.warning("%s does not read its socket: disconnected", view.name)
+                elif error is not None and not isinstance(error, ConnectionError | OSError):
+                    # A request that failed in a way nobody expected: say so, not silently.
+                    counters.incr("control.failed")
+                    log.error("%s: disconnected on an unexpected error", view.name, exc_info=error)
         except (ConnectionError, OSError) as err:
             log.info("%s: %s", view.name, err)
         finally:
@@ -305,7 +320,7 @@ class ControlServer:
         if op == "override":
             record = await desk.override(
                 level=_integer(request, "level"),
-                minutes=_number(request, "minutes"),
+                minutes=_number(request, "minutes", high=MAX_MINUTES),
                 by=_text(request, "by", limit=64),
                 zone=_optional(request, "zone"),
                 lamp=_optional(request, "lamp"),

@@ -240,3 +240,19 @@ def unknown_critical(message: Message, known: Iterable[int]) -> int | None:
         if is_critical(number) and number not in understood:
             return number
     return None
+
+
+def unreadable_option(message: Message) -> int | None:
+    """The first option a server reads whose value it cannot read (a Uri-Path segment that
+    is not UTF-8, a Content-Format of over 4 bytes), or None. Section 5.4.3 treats such a
+    value as an unrecognized option; a server answers it 4.02 rather than guess a path or
+    a payload's format."""
+    try:
+        _ = message.uri_path
+    except ProtocolError:
+        return Option.URI_PATH
+    try:
+        _ = message.content_format
+    except ProtocolError:
+        return Option.CONTENT_FORMAT
+    return None

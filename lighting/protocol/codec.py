@@ -10,6 +10,7 @@ the CoAP code to answer with and a reason a person can read.
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar, cast
 
@@ -96,7 +97,21 @@ def _typed(value: Any, key: int, name: str, kind: type[_T] | tuple[type, ...]) -
     if not isinstance(value, kinds):
         wanted = " or ".join(k.__name__ for k in kinds)
         raise ProtocolError(f"{name} (key {key}) must be {wanted}, got {type(value).__name__}")
+    # A number may come as an integer, and the model's checks take it as a float: one past
+    # the float range (a bignum) is refused here rather than overflow there.
+    if float in kinds and isinstance(value, int) and abs(value) > sys.float_info.max:
+        raise ProtocolError(f"{name} (key {key}) is out of range")
     return cast(_T, value)
+
+
+def _text(m: _Map, key: int, name: str) -> str:
+    """An optional text; NUL is refused (PostgreSQL cannot store it, and no cell or firmware
+    name holds one): a lamp that sent it is told so (4.00) rather than answered 5.03 for
+    ever."""
+    text = _opt(m, key, name, str, "")
+    if "\x00" in text:
+        raise ProtocolError(f"{name} (key {key}) must not contain NUL")
+    return text
 
 
 def _build(factory: Callable[[], _T]) -> _T:
@@ -184,8 +199,8 @@ def decode_registration(payload: bytes) -> Registration:
             latitude=_get(m, K_LATITUDE, "latitude", (int, float)),
             longitude=_get(m, K_LONGITUDE, "longitude", (int, float)),
             wattage=_get(m, K_WATTAGE, "wattage", (int, float)),
-            cell=_opt(m, K_CELL, "cell", str, ""),
-            firmware=_opt(m, K_FIRMWARE, "firmware", str, ""),
+            cell=_text(m, K_CELL, "cell"),
+            firmware=_text(m, K_FIRMWARE, "firmware"),
             report_period_s=_opt(m, K_REPORT_PERIOD_S, "report period", int, 60),
             queue_mode=_opt(m, K_QUEUE_MODE, "queue mode", bool, False),
         )

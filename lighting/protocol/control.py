@@ -120,9 +120,10 @@ def _value(name: str, raw: Any) -> Any:  # noqa: PLR0911 - one return per kind o
 
 def from_plain(data: Any) -> Any:
     """The value ``to_plain`` gave; ``ProtocolError`` if it is not one."""
-    if not isinstance(data, dict) or data.get("type") not in _TYPES:
+    name = data.get("type") if isinstance(data, dict) else None
+    if not isinstance(name, str) or name not in _TYPES:  # (a list or a dict is unhashable)
         raise ProtocolError(f"not a control value: {str(data)[:80]}")
-    cls = _TYPES[data["type"]]
+    cls = _TYPES[name]
     try:
         values = {
             f.name: _value(f.name, data[f.name]) for f in dataclasses.fields(cls) if f.name in data
@@ -136,7 +137,13 @@ def from_plain(data: Any) -> Any:
 
 def encode(message: dict[str, Any]) -> bytes:
     """One line of the channel."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode() + b"\n"
+    except UnicodeEncodeError:
+        # A lone surrogate (a view may send "\ud800", and its text comes back in an answer)
+        # has no UTF-8 form: JSON's own escapes carry it.
+        return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
 def decode(line: bytes) -> dict[str, Any]:
@@ -145,8 +152,10 @@ def decode(line: bytes) -> dict[str, Any]:
         raise ProtocolError(f"a line of {len(line)} bytes is over {MAX_LINE}")
     try:
         message = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ProtocolError(f"not JSON: {err}") from err
+    except (ValueError, RecursionError) as err:
+        # ValueError: not UTF-8, not JSON (JSONDecodeError), or an integer of over 4,300
+        # digits; RecursionError: arrays or objects nested too deep for the parser.
+        raise ProtocolError(f"not JSON: {str(err)[:200]}") from err
     if not isinstance(message, dict):
         raise ProtocolError("a message is a JSON object")
     return message

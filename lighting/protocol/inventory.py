@@ -95,6 +95,8 @@ def _convert(name: str, raw: Any) -> Any:
             return float(raw)
         except (TypeError, ValueError):
             raise ProtocolError(f"{raw!r} is not a number") from None
+        except OverflowError:  # an integer past the float range
+            raise ProtocolError("the number is out of range") from None
     if name in _INTS:
         if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
             raise ProtocolError(f"{raw!r} is not a whole number")
@@ -111,6 +113,8 @@ def _convert(name: str, raw: Any) -> Any:
         raise ProtocolError(f"{raw!r} is not true or false")
     if not isinstance(raw, str):
         raise ProtocolError(f"{raw!r} is not text")
+    if "\x00" in raw:  # PostgreSQL cannot store it
+        raise ProtocolError("a text must not contain NUL")
     return raw
 
 
@@ -163,13 +167,16 @@ def write_csv(lamps: Iterable[InventoryLamp]) -> str:
 def read_csv(text: str) -> list[InventoryLamp]:
     """Lamps from CSV text; ``ProtocolError`` naming the line and column of a bad value."""
     reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None:
-        raise ProtocolError("the inventory is empty: a header line is needed")
     lamps = []
-    for row in reader:
-        if None in row:
-            raise ProtocolError(f"line {reader.line_num}: more values than columns")
-        lamps.append(_lamp(row, f"line {reader.line_num}"))
+    try:
+        if reader.fieldnames is None:
+            raise ProtocolError("the inventory is empty: a header line is needed")
+        for row in reader:
+            if None in row:
+                raise ProtocolError(f"line {reader.line_num}: more values than columns")
+            lamps.append(_lamp(row, f"line {reader.line_num}"))
+    except csv.Error as err:  # a stray carriage return or quote the reader cannot place
+        raise ProtocolError(f"line {reader.line_num}: {err}") from err
     return _unique(lamps)
 
 
@@ -195,8 +202,10 @@ def read_geojson(text: str) -> list[InventoryLamp]:
     """Lamps from a GeoJSON ``FeatureCollection`` of points."""
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ProtocolError(f"not JSON: {err}") from err
+    except (ValueError, RecursionError) as err:
+        # ValueError: not JSON (JSONDecodeError) or an integer of over 4,300 digits;
+        # RecursionError: arrays or objects nested too deep for the parser.
+        raise ProtocolError(f"not JSON: {str(err)[:200]}") from err
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         raise ProtocolError("a GeoJSON inventory is a FeatureCollection")
     features = data.get("features")

@@ -70,6 +70,51 @@ class _UnparsableCounter(logging.Filter):
         return False
 
 
+class _UndecodableCounter:
+    """Counts the datagrams whose text options aiocoap cannot decode.
+
+    aiocoap 0.4.17 decodes a Uri-Path or Uri-Query that is not UTF-8 strictly and lets the
+    UnicodeDecodeError escape its socket's reader callback (chrysn/aiocoap issues 176 and
+    417): asyncio would log it as an ERROR ("Exception in callback"), the datagram is lost
+    and the socket goes on reading. While the transport is open, this loop exception handler
+    counts such a datagram as ``coap.refused.not-coap`` instead; anything else goes to the
+    handler that was there before.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, counters: Counters) -> None:
+        self._loop = loop
+        self._counters = counters
+        self._previous = loop.get_exception_handler()
+
+    def install(self) -> None:
+        self._loop.set_exception_handler(self)
+
+    def remove(self) -> None:
+        if self._loop.get_exception_handler() is self:
+            self._loop.set_exception_handler(self._previous)
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        if isinstance(error, UnicodeDecodeError) and _raised_in_aiocoap(error):
+            self._counters.incr("coap.refused.not-coap")
+            if self._counters["coap.refused.not-coap"] == 1:
+                log.warning("dropping a datagram with an option that is not UTF-8: %s", error)
+            return
+        if self._previous is not None:
+            self._previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+
+def _raised_in_aiocoap(error: BaseException) -> bool:
+    trace = error.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_globals.get("__name__", "").startswith("aiocoap."):
+            return True
+        trace = trace.tb_next
+    return False
+
+
 class CommandTuning(TransportTuning):
     """RFC 7252 transmission parameters for commands (ACK_TIMEOUT, MAX_RETRANSMIT).
 
@@ -143,6 +188,7 @@ class CoapTransport:
         self.receive_buffer_granted = 0
         self._context: aiocoap.Context | None = None
         self._filter = _UnparsableCounter(counters)
+        self._guard: _UndecodableCounter | None = None
         self._gate = Gate()
         self._log = logging.getLogger(f"{__name__}.aiocoap")
 
@@ -172,6 +218,8 @@ class CoapTransport:
             host, port = self.bind
             raise EndpointError(f"coap://{host}:{port}", err.strerror or str(err)) from err
         self._size_receive_buffer()
+        self._guard = _UndecodableCounter(asyncio.get_running_loop(), self.counters)
+        self._guard.install()
         log.info("CoAP endpoint listening on %s:%d", *self.bind)
         return self
 
@@ -201,6 +249,9 @@ class CoapTransport:
             log.warning("closing with %d uplinks still being handled", busy)
         await context.shutdown()
         self._log.removeFilter(self._filter)
+        if self._guard is not None:
+            self._guard.remove()
+            self._guard = None
 
     async def send(self, target: Target, command: Command) -> Ack:
         """PUT ``command`` to the lamp (confirmable) and return its acknowledgement."""

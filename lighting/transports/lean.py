@@ -47,6 +47,7 @@ from lighting.protocol.coapwire import (
     header,
     path_options,
     unknown_critical,
+    unreadable_option,
 )
 
 log = logging.getLogger(__name__)
@@ -301,6 +302,8 @@ class LeanEndpoint(asyncio.DatagramProtocol):
         while len(self._seen) > self._remembered:
             self._seen.popitem(last=False)
         bad = unknown_critical(message, self._understood)
+        if bad is None:
+            bad = unreadable_option(message)
         if bad is not None:
             self.counters.incr("coap.refused.bad-option")
             self._answer(message, address, Reply(BAD_OPTION, f"option {bad}".encode()))
