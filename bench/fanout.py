@@ -1,21 +1,51 @@
 """Fan-out: a city-wide change to N simulated lamps, from the change to every command
-acknowledged and recorded in the database (controller and simulator in one process)."""
+acknowledged and recorded in the database.
+
+Two layouts (``--simulator``):
+
+- ``inline`` (what ``python -m bench`` runs): controller and simulator in one process and one
+  event loop; the lamps listen on the controller's port, each on a socket of its own. CPU and
+  peak memory are those of both together.
+- ``process``: the simulator in a process of its own (one shared socket for the fleet, on a
+  port of its own), so that each side has a core and its own figures: ``cpu_s`` and
+  ``peak_rss_mib`` are the controller's process, ``sim_cpu_s`` the simulator's CPU seconds
+  over the same fan-out, ``sim_peak_rss_mib`` its high-water mark.
+
+Every row also says how many lamps hold the new level (``at_level``), counted by the
+simulator after the change: the commands did reach the lamps.
+
+``python -m bench.fanout 1000 10000 --simulator process`` prints a table.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
+import multiprocessing
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any, Literal
 
-from lighting.config import load_settings
+from lighting.config import Settings, load_settings
 from lighting.controller import Controller
 from lighting.demo import free_udp_port
+from lighting.storage.records import ChangeRecord
 from simulator import Simulator, build_fleet
+
+LEVEL = 80
+ZONE = "centre"
+REGISTER_TIMEOUT_S = 600.0
+SIM_BASE = "127.60.0.1"
+Layout = Literal["inline", "process"]
 
 
 def _cpu() -> float:
@@ -23,49 +53,172 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _run(lamps: int, per_cell: int, concurrency: int, workdir: Path) -> dict[str, float]:
-    port = free_udp_port()
-    settings = load_settings(
+def _peak_rss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _settings(workdir: Path, port: int, per_cell: int, concurrency: int) -> Settings:
+    return load_settings(
         None,
-        metrics={"enabled": False},  # no fixed port: benches may run side by side
         database_url=f"sqlite:///{workdir / 'bench.db'}",
         coap={"host": "127.0.0.1", "port": port, "ack_timeout_s": 2.0, "max_retransmit": 4},
         delivery={"per_cell": per_cell, "concurrency": concurrency, "jitter_s": 0.0},
         contact={"missed_reports": 1000},
+        control={"enabled": False},  # not needed here; one daemon per directory otherwise
+        metrics={"enabled": False},  # no fixed port: benches may run side by side
     )
-    specs = build_fleet(
-        lamps, zones=["centre"], base_address="127.60.0.1", port=port, report_period_s=3600
+
+
+async def _figures(
+    controller: Controller, change: ChangeRecord, lamps: int, elapsed: float
+) -> dict[str, Any]:
+    commands = await controller.store.call(
+        controller.repository.commands, change_id=change.change_id, limit=lamps
     )
-    async with Controller(settings) as controller:
-        started = time.monotonic()
-        async with Simulator(specs, controller.address) as sim:
-            async with asyncio.timeout(600):
-                await sim.wait_registered()
-            registered_s = time.monotonic() - started
-            cpu0, t0 = _cpu(), time.monotonic()
-            change = await controller.apply_level("centre", 80, "bench", datetime.now(UTC))
-            elapsed = time.monotonic() - t0
-            cpu = _cpu() - cpu0
-            commands = await controller.store.call(
-                controller.repository.commands, change_id=change.change_id, limit=lamps
-            )
     latencies = sorted(c.latency_ms for c in commands if c.latency_ms is not None)
     return {
-        "lamps": lamps,
-        "per_cell": per_cell,
-        "concurrency": concurrency,
-        "registered_s": round(registered_s, 2),
         "fanout_s": round(elapsed, 3),
         "commands_per_s": round(change.acknowledged / elapsed),
         "acknowledged": change.acknowledged,
+        "recorded": len(latencies),
         "p50_ms": round(statistics.median(latencies), 1) if latencies else -1,
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1) if latencies else -1,
-        "cpu_s": round(cpu, 2),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 
 
-def measure(lamps: int, per_cell: int = 40, concurrency: int = 1024) -> dict[str, float]:
+async def _inline(lamps: int, per_cell: int, concurrency: int, workdir: Path) -> dict[str, Any]:
+    port = free_udp_port()
+    settings = _settings(workdir, port, per_cell, concurrency)
+    specs = build_fleet(lamps, zones=[ZONE], base_address=SIM_BASE, port=port, report_period_s=3600)
+    async with Controller(settings) as controller:
+        started = time.monotonic()
+        async with Simulator(specs, controller.address) as sim:
+            async with asyncio.timeout(REGISTER_TIMEOUT_S):
+                await sim.wait_registered()
+            registered_s = time.monotonic() - started
+            cpu0, t0 = _cpu(), time.monotonic()
+            change = await controller.apply_level(ZONE, LEVEL, "bench", datetime.now(UTC))
+            elapsed = time.monotonic() - t0
+            cpu = _cpu() - cpu0
+            at_level = sum(1 for level in sim.levels().values() if level == LEVEL)
+            figures = await _figures(controller, change, lamps, elapsed)
+    return {
+        "lamps": lamps,
+        "simulator": "inline",
+        "registered_s": round(registered_s, 2),
+        **figures,
+        "at_level": at_level,
+        "cpu_s": round(cpu, 2),
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+def _simulator_main(lamps: int, controller: tuple[str, int], pipe: Connection) -> None:
+    """The fleet in a process of its own: register, then mark the CPU at ``start`` and
+    ``stop`` (from the pipe) and report what it spent between, and its lamps' levels."""
+
+    async def run() -> dict[str, Any]:
+        specs = build_fleet(
+            lamps, zones=[ZONE], base_address=SIM_BASE, port=free_udp_port(), report_period_s=3600
+        )
+        started = time.monotonic()
+        async with Simulator(specs, controller, endpoint="shared", freeze_gc=True) as sim:
+            async with asyncio.timeout(REGISTER_TIMEOUT_S):
+                await sim.wait_registered()
+            pipe.send({"registered_s": round(time.monotonic() - started, 2)})
+            await asyncio.to_thread(pipe.recv)
+            cpu0 = _cpu()
+            await asyncio.to_thread(pipe.recv)
+            cpu = _cpu() - cpu0
+            at_level = sum(1 for level in sim.levels().values() if level == LEVEL)
+        return {
+            "at_level": at_level,
+            "sim_cpu_s": round(cpu, 2),
+            "sim_peak_rss_mib": _peak_rss_mib(),
+        }
+
+    pipe.send(asyncio.run(run()))
+
+
+async def _receive(pipe: Connection, timeout_s: float) -> Any:
+    if not await asyncio.to_thread(pipe.poll, timeout_s):
+        raise TimeoutError(f"the simulator's process said nothing for {timeout_s} s")
+    return pipe.recv()
+
+
+async def _separate(lamps: int, per_cell: int, concurrency: int, workdir: Path) -> dict[str, Any]:
+    settings = _settings(workdir, free_udp_port(), per_cell, concurrency)
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    async with Controller(settings) as controller:
+        process = context.Process(
+            target=_simulator_main, args=(lamps, controller.address, theirs), daemon=True
+        )
+        process.start()
+        try:
+            registered = await _receive(ours, REGISTER_TIMEOUT_S)
+            ours.send("start")
+            cpu0, t0 = _cpu(), time.monotonic()
+            change = await controller.apply_level(ZONE, LEVEL, "bench", datetime.now(UTC))
+            elapsed = time.monotonic() - t0
+            cpu = _cpu() - cpu0
+            ours.send("stop")
+            simulated = await _receive(ours, 60)
+            figures = await _figures(controller, change, lamps, elapsed)
+        finally:
+            await asyncio.to_thread(process.join, 30)
+            if process.is_alive():
+                process.terminate()
+    return {
+        "lamps": lamps,
+        "simulator": "process",
+        **registered,
+        **figures,
+        "at_level": simulated["at_level"],
+        "cpu_s": round(cpu, 2),
+        "peak_rss_mib": _peak_rss_mib(),
+        "sim_cpu_s": simulated["sim_cpu_s"],
+        "sim_peak_rss_mib": simulated["sim_peak_rss_mib"],
+    }
+
+
+def measure(
+    lamps: int, per_cell: int = 40, concurrency: int = 1024, *, simulator: Layout = "inline"
+) -> dict[str, Any]:
+    """One fan-out to ``lamps`` lamps (measure one size per process for memory figures)."""
     os.environ.setdefault("AIOCOAP_REUSE_PORT", "0")
+    run = _inline if simulator == "inline" else _separate
     with tempfile.TemporaryDirectory() as workdir:
-        return asyncio.run(_run(lamps, per_cell, concurrency, Path(workdir)))
+        return asyncio.run(run(lamps, per_cell, concurrency, Path(workdir)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.fanout",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("lamps", type=int, nargs="+", help="fleet sizes")
+    parser.add_argument("--simulator", choices=["inline", "process"], default="process")
+    parser.add_argument("--per-cell", type=int, default=40, help="in flight per cell")
+    parser.add_argument("--concurrency", type=int, default=1024, help="in flight city-wide")
+    args = parser.parse_args()
+    header: list[str] | None = None
+    for lamps in args.lamps:
+        # Each size in a process of its own, so that peak memory does not carry over.
+        call = (
+            "import json; from bench.fanout import measure; print(json.dumps(measure("
+            f"{lamps}, {args.per_cell}, {args.concurrency}, simulator={args.simulator!r})))"
+        )
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-c", call], check=True, capture_output=True, text=True
+        )
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        if header is None:
+            header = list(row)
+            print(" | ".join(header))
+        print(" | ".join(str(row[key]) for key in header), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -46,7 +46,8 @@ async def _run(lamps: int, reports: int, database_url: str) -> dict[str, float |
     port = free_udp_port()
     settings = load_settings(
         None,
-        metrics={"enabled": False},  # no fixed port: benches may run side by side
+        metrics={"enabled": False},  # no fixed port or socket: benches may run side by side
+        control={"enabled": False},
         database_url=database_url,
         coap={"host": "127.0.0.1", "port": port, "ack_timeout_s": 2.0, "max_retransmit": 4},
         contact={"missed_reports": 1000},
@@ -93,7 +94,8 @@ async def _run_generated(
     port = free_udp_port()
     settings = load_settings(
         None,
-        metrics={"enabled": False},  # no fixed port: benches may run side by side
+        metrics={"enabled": False},  # no fixed port or socket: benches may run side by side
+        control={"enabled": False},
         database_url=database_url,
         coap={"stack": stack, "host": "127.0.0.1", "port": port},
         contact={"missed_reports": 1000},

@@ -47,7 +47,8 @@ async def _publish(broker: Broker, messages: list[tuple[str, bytes]]) -> None:
 async def _ingest(broker: Broker, workdir: Path, lamps: int, reports: int) -> dict[str, float]:
     settings = load_settings(
         None,
-        metrics={"enabled": False},  # no fixed port: benches may run side by side
+        metrics={"enabled": False},  # no fixed port or socket: benches may run side by side
+        control={"enabled": False},
         database_url=f"sqlite:///{workdir / 'bench.db'}",
         coap={"host": "127.0.0.1", "port": free_udp_port()},
     )

@@ -36,7 +36,7 @@ from simulator.control import DEFAULT_SOCKET, ControlError, ControlServer, reque
 from simulator.errors import FleetError, SimulatorError
 from simulator.faults import SimFault
 from simulator.mqtt import MqttOptions
-from simulator.profile import Profile, default_profile, load_profile
+from simulator.profile import FaultsTable, Profile, default_profile, load_profile
 from simulator.runner import Simulator
 
 sim_app = typer.Typer(
@@ -83,15 +83,22 @@ def _city(
     lamps: int | None,
     seed: int | None,
     overrides: dict[str, Any] | None = None,
+    *,
+    faults: bool = True,
 ) -> City:
-    """The city to run, or exit 2 with the profile's error."""
+    """The city to run (without the profile's faults unless ``faults``), or exit 2 with
+    the profile's error."""
     try:
         profile = _profile(profile_path)
         if overrides:
             profile = profile.model_copy(update={"city": profile.city.model_copy(update=overrides)})
+        if not faults:
+            profile = profile.model_copy(update={"faults": FaultsTable()})
         return build_city(profile, seed=seed, lamps=lamps)
     except FleetError as error:
         err.print(f"[red]{escape(str(error))}")
+        if lamps is not None and "faults.schedule" in str(error):
+            err.print("the profile's fault schedule names it: --no-faults runs the city without")
         raise typer.Exit(EXIT_USAGE) from error
 
 
@@ -144,6 +151,7 @@ class _Run:
             mqtt=self.options,
             endpoint=self.endpoint.value,
             run_faults=self.faults,
+            freeze_gc=True,  # the process is the fleet's: see simulator.runner
         )
         for lamp_id in [*self.lamp_failure, *self.silent]:
             fleet.targets(lamp=lamp_id)  # refuses a lamp the city does not have
@@ -241,7 +249,8 @@ def sim(
             err.print(f"[red]--mqtt-root {mqtt_root!r}: {error}")
             raise typer.Exit(EXIT_USAGE) from error
     given = {"base_address": base_address, "port": port, "report_period_s": report_period}
-    city = _city(profile, lamps, seed, {k: v for k, v in given.items() if v is not None})
+    given = {k: v for k, v in given.items() if v is not None}
+    city = _city(profile, lamps, seed, given, faults=faults)
     if write_inventory_to is not None:
         for path in write_inventory(city, write_inventory_to):
             out.print(f"inventory: {path}")
@@ -267,7 +276,7 @@ def inventory(
     seed: SeedOption = None,
 ) -> None:
     """Write the city's lamps as an inventory (CSV and GeoJSON) for ``lighting import``."""
-    city = _city(profile, lamps, seed)
+    city = _city(profile, lamps, seed, faults=False)  # the same lamps, faults or not
     for path in write_inventory(city, directory):
         out.print(f"{path}: {len(city.specs)} lamps")
 

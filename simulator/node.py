@@ -17,6 +17,7 @@ tests talk to a single lamp.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -77,7 +78,9 @@ def _successful(code: int) -> bool:
     return 0x40 <= code < 0x60
 
 
+@functools.cache
 def _uplink_options(path: tuple[str, ...]) -> tuple[tuple[int, bytes], ...]:
+    """Uri-Path and Content-Format of an uplink to ``path`` (a handful of paths: cached)."""
     content = (int(Option.CONTENT_FORMAT), coap.encode_uint(CONTENT_FORMAT_CBOR))
     return (*coap.path_options(path), content)
 

@@ -273,6 +273,19 @@ def test_the_command_writes_the_same_city_for_the_same_seed(tmp_path: Path) -> N
     assert (tmp_path / "c" / "inventory.csv").read_text() != first
 
 
+def test_a_city_scaled_below_its_fault_schedule_runs_without_faults(tmp_path: Path) -> None:
+    # 40 lamps of the default city have no cabinet north-c02, which its schedule names.
+    runner = CliRunner()
+    refused = runner.invoke(sim_app, ["--lamps", "40", "--control", str(tmp_path / "s")])
+    assert refused.exit_code == 2
+    assert "no cabinet 'north-c02'" in refused.output
+    assert "--no-faults" in refused.output
+    # The inventory has no faults to place: the same 40 lamps either way.
+    result = runner.invoke(sim_app, ["inventory", str(tmp_path / "small"), "--lamps", "40"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "small" / "inventory.csv").read_text().count("\n") == 41
+
+
 def test_the_command_refuses_a_bad_profile(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(CITY.replace('name = "park"', 'name = "Park!"'))
