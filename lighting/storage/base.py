@@ -8,18 +8,19 @@ Every part of the repository (lamps and delivery, faults, energy) is a mixin on
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
 from lighting.errors import StorageError
-from lighting.storage.tables import LampRow
+from lighting.storage.tables import LampRow, UTCDateTime
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -71,11 +72,33 @@ def to_record(cls: type[_Rec], row: object, **given: object) -> _Rec:
     return cls(**values)
 
 
+class DriverStyle:
+    """How the database driver takes statements sent to it directly (``exec_driver_sql``,
+    the hot writes' ``executemany``): its placeholder, and the conversion of a timestamp
+    that the ORM would apply, so that such rows are stored exactly as the ORM stores them.
+    Only our own table and column names go into such a statement's text: every value is
+    bound."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        processor = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+        self.timestamp: Callable[[datetime], Any] = processor or (lambda value: value)
+
+    def marks(self, count: int) -> str:
+        """``count`` placeholders, comma-separated."""
+        return ", ".join([self.mark] * count)
+
+    def assignments(self, columns: Sequence[str]) -> str:
+        """``a = ?, b = ?`` for an UPDATE."""
+        return ", ".join(f"{name} = {self.mark}" for name in columns)
+
+
 class RepositoryBase:
     """The engine and its transactions."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.driver = DriverStyle(engine.dialect)
 
     @classmethod
     def open(cls, url: str, *, create: bool = True) -> Self:

@@ -11,17 +11,16 @@ the column type's own bind processor, so they are stored exactly as the ORM stor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Dialect
 from sqlmodel import col, select
 
 from lighting.model import FaultKind, StateReport
-from lighting.storage.base import RepositoryBase, to_record
+from lighting.storage.base import DriverStyle, RepositoryBase, to_record
 from lighting.storage.records import ReportRecord
-from lighting.storage.tables import LampRow, ReportRow, UTCDateTime
+from lighting.storage.tables import LampRow, ReportRow
 
 NEWEST = "newest"
 LATE = "late"
@@ -53,23 +52,21 @@ _STATE_COLUMNS = (
 
 
 class _Statements:
-    """The batch's statements in the driver's own parameter style, and its timestamps'."""
+    """The batch's statements in the driver's own parameter style."""
 
-    def __init__(self, dialect: Dialect) -> None:
-        # Only our own table and column names go into the text; every value is bound.
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    def __init__(self, driver: DriverStyle) -> None:
         report, lamp = ReportRow.__tablename__, LampRow.__tablename__
+        mark = driver.mark
         self.insert_reports = (
             f"INSERT INTO {report} ({', '.join(_REPORT_COLUMNS)}) "  # noqa: S608
-            f"VALUES ({', '.join([mark] * len(_REPORT_COLUMNS))})"
+            f"VALUES ({driver.marks(len(_REPORT_COLUMNS))})"
         )
         self.update_heard = (
             f"UPDATE {lamp} SET last_seen = {mark}, in_contact = {mark} WHERE lamp_id = {mark}"  # noqa: S608
         )
-        assignments = ", ".join(f"{name} = {mark}" for name in _STATE_COLUMNS)
+        assignments = driver.assignments(_STATE_COLUMNS)
         self.update_state = f"UPDATE {lamp} SET {assignments} WHERE lamp_id = {mark}"  # noqa: S608
-        processor = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
-        self.timestamp: Callable[[datetime], Any] = processor or (lambda value: value)
+        self.timestamp = driver.timestamp
 
 
 class ReportStore(RepositoryBase):
@@ -79,7 +76,7 @@ class ReportStore(RepositoryBase):
 
     def _report_statements(self) -> _Statements:
         if self._statements is None:
-            self._statements = _Statements(self.engine.dialect)
+            self._statements = _Statements(self.driver)
         return self._statements
 
     def store_reports(self, batch: Sequence[tuple[StateReport, datetime]]) -> list[str]:

@@ -1,0 +1,268 @@
+"""Changes and commands: the record of what the controller told the lamps, and what came of it.
+
+A city-wide change writes a command for every lamp of a zone at once, and the delivery
+engine writes their outcomes back in batches of hundreds while the fan-out runs: both are
+hot writes. Like the reports (``lighting.storage.reports``), they go to the database driver
+as plain ``executemany`` statements: the ORM's unit of work costs about 90 microseconds a
+command (one INSERT per row to learn its id), the driver's own work a tenth of that
+(docs/performance.md, fan-out). Reads stay on the ORM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from lighting.const import ACKNOWLEDGED, FAILED, PENDING, SUPERSEDED
+from lighting.errors import StorageError
+from lighting.storage.base import RepositoryBase, row_id, to_record
+from lighting.storage.records import ChangeRecord, ChangeSummary, CommandOutcome, CommandRecord
+from lighting.storage.tables import ChangeRow, CommandRow, LampRow, UTCDateTime
+
+IN_CHUNK = 500
+"""Values in one ``IN (...)`` list: SQLite binds at most 32,766 parameters a statement."""
+
+
+def _command(row: CommandRow) -> CommandRecord:
+    return to_record(CommandRecord, row, command_id=row_id(row))
+
+
+def _change(row: ChangeRow) -> ChangeRecord:
+    return to_record(ChangeRecord, row, change_id=row_id(row))
+
+
+def _chunks(values: Sequence[int], size: int = IN_CHUNK) -> list[Sequence[int]]:
+    return [values[at : at + size] for at in range(0, len(values), size)]
+
+
+class CommandStore(RepositoryBase):
+    """Changes, their commands and the commands' outcomes."""
+
+    def create_change(
+        self,
+        *,
+        zone: str,
+        level: int,
+        reason: str,
+        planned_at: datetime,
+        lamp_ids: Sequence[str],
+        now: datetime,
+    ) -> tuple[int, dict[str, int]]:
+        """Record a change: the lamps' new desired level and one pending command each.
+
+        Commands of these lamps still pending are superseded: the latest level wins. Returns
+        the change id and the command id for each lamp.
+        """
+        with self._session() as s:
+            change = ChangeRow(
+                zone=zone,
+                level=level,
+                reason=reason[:200],
+                planned_at=planned_at,
+                started_at=now,
+                total=len(lamp_ids),
+            )
+            s.add(change)
+            s.flush()
+            change_id = row_id(change)
+            ids = self._new_commands(
+                s, lamp_ids=lamp_ids, level=level, reason=reason, now=now, change_id=change_id
+            )
+            return change_id, ids
+
+    def new_command(self, lamp_id: str, level: int, reason: str, now: datetime) -> int:
+        """A fresh command carrying ``level`` to one lamp (a resend after a reboot or a
+        mismatch), superseding what was pending; its id."""
+        with self._session() as s:
+            ids = self._new_commands(
+                s, lamp_ids=[lamp_id], level=level, reason=reason, now=now, change_id=None
+            )
+            return ids[lamp_id]
+
+    def _new_commands(
+        self,
+        s: Session,
+        *,
+        lamp_ids: Sequence[str],
+        level: int,
+        reason: str,
+        now: datetime,
+        change_id: int | None,
+    ) -> dict[str, int]:
+        if not lamp_ids:
+            return {}
+        driver = self.driver
+        mark, stamp = driver.mark, driver.timestamp
+        connection = s.connection()
+        at = stamp(now)
+        # Supersede what is pending for these lamps: few commands are pending at a time, so
+        # they are read (by the outcome's index) and matched here, not the other way round.
+        wanted = set(lamp_ids)
+        pending = s.execute(
+            select(CommandRow.id, CommandRow.lamp_id).where(CommandRow.outcome == PENDING)
+        )
+        superseded = [(SUPERSEDED, at, cid) for cid, lamp_id in pending if lamp_id in wanted]
+        command, lamp = CommandRow.__tablename__, LampRow.__tablename__
+        if superseded:
+            connection.exec_driver_sql(
+                f"UPDATE {command} SET outcome = {mark}, completed_at = {mark} WHERE id = {mark}",  # noqa: S608
+                superseded,
+            )
+        text = reason[:200]
+        if change_id is None:
+            row = CommandRow(
+                change_id=None, lamp_id=lamp_ids[0], level=level, reason=text, created_at=now
+            )
+            s.add(row)
+            s.flush()
+            ids = {row.lamp_id: row_id(row)}
+        else:
+            columns = (
+                "change_id",
+                "lamp_id",
+                "level",
+                "reason",
+                "created_at",
+                "outcome",
+                "attempts",
+            )
+            values = driver.marks(len(columns))
+            connection.exec_driver_sql(
+                f"INSERT INTO {command} ({', '.join(columns)}) VALUES ({values})",  # noqa: S608
+                [(change_id, lamp_id, level, text, at, PENDING, 0) for lamp_id in lamp_ids],
+            )
+            written = s.execute(
+                select(CommandRow.id, CommandRow.lamp_id).where(CommandRow.change_id == change_id)
+            )
+            ids = {lamp_id: cid for cid, lamp_id in written}
+        desired = ("desired_level", "desired_command_id", "delivered", "desired_change_id")
+        connection.exec_driver_sql(
+            f"UPDATE {lamp} SET {driver.assignments(desired if change_id else desired[:3])} "  # noqa: S608
+            f"WHERE lamp_id = {mark}",
+            [
+                (level, command_id, False, change_id, lamp_id)
+                if change_id
+                else (level, command_id, False, lamp_id)
+                for lamp_id, command_id in ids.items()
+            ],
+        )
+        return ids
+
+    def record_outcomes(self, outcomes: Sequence[CommandOutcome]) -> None:
+        """Write what became of commands; a lamp whose desired command was acknowledged is
+        marked delivered."""
+        if not outcomes:
+            return
+        driver = self.driver
+        stamp = driver.timestamp
+        columns = ("outcome", "completed_at", "latency_ms", "attempts", "error")
+        with self._session() as s:
+            connection = s.connection()
+            connection.exec_driver_sql(
+                f"UPDATE {CommandRow.__tablename__} SET {driver.assignments(columns)} "  # noqa: S608
+                f"WHERE id = {driver.mark}",
+                [
+                    (
+                        o.outcome,
+                        stamp(o.completed_at),
+                        o.latency_ms,
+                        o.attempts,
+                        None if o.error is None else o.error[:200],
+                        o.command_id,
+                    )
+                    for o in outcomes
+                ],
+            )
+            acknowledged = [o.command_id for o in outcomes if o.outcome == ACKNOWLEDGED]
+            for chunk in _chunks(acknowledged):
+                s.execute(
+                    update(LampRow)
+                    .where(col(LampRow.desired_command_id).in_(chunk))
+                    .values(delivered=True, unreachable=False)
+                )
+
+    def change_summary(self, change_id: int) -> ChangeSummary | None:
+        with self._session() as s:
+            change = s.get(ChangeRow, change_id)
+            if change is None:
+                return None
+            counts = dict(
+                s.exec(
+                    select(CommandRow.outcome, func.count())
+                    .where(CommandRow.change_id == change_id)
+                    .group_by(CommandRow.outcome)
+                ).all()
+            )
+            last = s.exec(
+                select(func.max(CommandRow.completed_at))
+                .where(CommandRow.change_id == change_id)
+                .where(CommandRow.outcome == ACKNOWLEDGED)
+            ).one()
+            return ChangeSummary(
+                change=_change(change),
+                acknowledged=counts.get(ACKNOWLEDGED, 0),
+                failed=counts.get(FAILED, 0),
+                pending=counts.get(PENDING, 0),
+                superseded=counts.get(SUPERSEDED, 0),
+                last_acknowledged_at=UTCDateTime().process_result_value(last, self.engine.dialect),
+            )
+
+    def finish_change(self, change_id: int, now: datetime) -> ChangeRecord:
+        with self._session() as s:
+            change = s.get(ChangeRow, change_id)
+            if change is None:
+                raise StorageError(f"no change {change_id}")
+            outcomes = list(
+                s.exec(select(CommandRow.outcome).where(CommandRow.change_id == change_id))
+            )
+            change.acknowledged = sum(1 for o in outcomes if o == ACKNOWLEDGED)
+            change.failed = sum(1 for o in outcomes if o == FAILED)
+            change.finished_at = now
+            s.add(change)
+            return _change(change)
+
+    def commands(
+        self,
+        *,
+        lamp_id: str | None = None,
+        change_id: int | None = None,
+        zone: str | None = None,
+        since: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[CommandRecord]:
+        """Commands, newest first, filtered by lamp, change, zone and creation time."""
+        with self._session() as s:
+            query = select(CommandRow).order_by(col(CommandRow.id).desc()).limit(limit)
+            if lamp_id is not None:
+                query = query.where(CommandRow.lamp_id == lamp_id)
+            if change_id is not None:
+                query = query.where(CommandRow.change_id == change_id)
+            if zone is not None:
+                query = query.join(LampRow, col(LampRow.lamp_id) == col(CommandRow.lamp_id))
+                query = query.where(LampRow.zone == zone)
+            if since is not None:
+                query = query.where(col(CommandRow.created_at) >= since)
+            return [_command(row) for row in s.exec(query)]
+
+    def zone_levels(self) -> dict[str, int]:
+        """The level of the latest change of each zone."""
+        with self._session() as s:
+            latest = (
+                select(ChangeRow.zone, func.max(ChangeRow.id).label("last"))
+                .group_by(ChangeRow.zone)
+                .subquery()
+            )
+            rows = s.exec(
+                select(ChangeRow.zone, ChangeRow.level).join(
+                    latest, col(ChangeRow.id) == latest.c.last
+                )
+            )
+            return dict(rows.all())
+
+    def changes(self, limit: int = 100) -> list[ChangeRecord]:
+        with self._session() as s:
+            query = select(ChangeRow).order_by(col(ChangeRow.id).desc()).limit(limit)
+            return [_change(row) for row in s.exec(query)]
