@@ -3,9 +3,11 @@ rules and retention. Every one has defaults that suit a city; the file names wha
 
 from __future__ import annotations
 
-from typing import Literal
+import stat
+from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from lighting.config.section import Section
 
@@ -74,6 +76,34 @@ class MqttConfig(Section):
     publish_buffer: int = Field(
         default=10_000, ge=1, le=10_000_000, description="events kept while the broker is away"
     )
+    tls: bool = Field(default=False, description="connect over TLS (the broker's port 8883)")
+    ca_file: Path | None = Field(
+        default=None, description="CA certificates that sign the broker's (default: the system's)"
+    )
+    cert_file: Path | None = Field(default=None, description="the controller's client certificate")
+    key_file: Path | None = Field(
+        default=None, description="its private key: readable by the daemon's user only"
+    )
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> Self:
+        """The TLS files exist, the certificate comes with its key, and the key is not
+        readable by others (a key others can read is as good as published)."""
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if not self.tls and (self.ca_file or self.cert_file):
+            raise ValueError("ca_file, cert_file and key_file need tls = true")
+        for path in (self.ca_file, self.cert_file, self.key_file):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{path}: no such file")
+        if self.key_file is not None:
+            mode = self.key_file.stat().st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ValueError(
+                    f"key_file {self.key_file} is readable by others "
+                    f"(mode {stat.S_IMODE(mode):04o}): chmod 600 it"
+                )
+        return self
 
 
 class FaultsConfig(Section):

@@ -28,6 +28,7 @@ import asyncio
 import itertools
 import logging
 import random
+import ssl
 from collections import deque
 from collections.abc import Coroutine
 from types import TracebackType
@@ -36,7 +37,7 @@ from typing import Any, Protocol, Self
 import aiomqtt
 
 from lighting.config import MqttConfig
-from lighting.errors import ProtocolError, StorageError, UnknownLampError
+from lighting.errors import ConfigError, ProtocolError, StorageError, UnknownLampError
 from lighting.metrics import Counters
 from lighting.model import FaultEvent, StateReport
 from lighting.notices import LampNotice, Notice
@@ -53,6 +54,22 @@ from lighting.protocol import (
 from lighting.transports.base import UplinkHandler
 
 log = logging.getLogger(__name__)
+
+
+def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
+    """The TLS context of ``config`` (None without ``tls``): the broker's certificate is
+    verified, against ``ca_file`` or the system's CAs, and its name checked; the
+    controller shows its own certificate when it has one. A file that cannot be read is a
+    ``ConfigError`` naming it."""
+    if not config.tls:
+        return None
+    try:
+        context = ssl.create_default_context(cafile=config.ca_file)
+        if config.cert_file is not None:
+            context.load_cert_chain(config.cert_file, config.key_file)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(f"[mqtt] TLS files: {err}") from err
+    return context
 
 HANDLERS_IN_FLIGHT = 256
 """Uplinks being stored at once: a batch of the report writer takes some 50 ms."""
@@ -140,6 +157,7 @@ class _Side:
         self._up: bool | None = None
         self._away_since = 0.0
         self._loop = asyncio.get_running_loop()
+        self._tls = tls_context(config)  # read once: a bad file stops the start, not a retry
 
     @property
     def broker(self) -> str:
@@ -156,6 +174,7 @@ class _Side:
             keepalive=config.keepalive_s,
             username=config.username,
             password=password,
+            tls_context=self._tls,
         )
 
     async def run(self) -> None:

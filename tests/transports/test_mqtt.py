@@ -16,32 +16,19 @@ from datetime import UTC, datetime, timedelta
 import cbor2
 import pytest
 
-from lighting.config import MqttConfig, Settings
+from lighting.config import MqttConfig
 from lighting.controller import Controller
 from lighting.controller.events import EventHub
 from lighting.metrics import Counters
-from lighting.model import FaultEvent, FaultKind, Registration, StateReport
+from lighting.model import FaultEvent, FaultKind, StateReport
 from lighting.notices import OPENED, FaultNotice, LampNotice
 from lighting.protocol import Topics, UplinkKind, encode_fault, encode_report
 from lighting.transports import MqttIngest, MqttLink, MqttPublisher
 from tests.conftest import make_settings
 from tests.mqtt_broker import WAIT_S, AnyBroker, free_tcp_port, publish, running, watching
+from tests.transports.conftest import LAMPS
 
-LAMPS = [f"L{i}" for i in range(1, 6)]
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def controller(settings: Settings) -> AsyncIterator[Controller]:
-    """The controller without MQTT, its lamps registered: the ingest is added by each test."""
-    async with Controller(settings) as running_controller:
-        assert running_controller.ingest is not None
-        for lamp_id in LAMPS:
-            registration = Registration(
-                lamp_id=lamp_id, seq=1, zone="centre", latitude=36.7, longitude=119.1, wattage=90
-            )
-            await running_controller.ingest.on_registration(registration, "127.0.0.1", 9)
-        yield running_controller
 
 
 def _ingest(config: MqttConfig, controller: Controller) -> MqttIngest:

@@ -20,9 +20,8 @@ from lighting.controller import Controller
 from lighting.protocol import Topics, UplinkKind
 from lighting.transports.mqtt import MqttIngest
 from tests.mqtt_broker import WAIT_S, Broker, mosquitto_binary, running
-from tests.transports.test_mqtt import LAMPS, _all_stored, _report, _stored, controller
-
-__all__ = ["controller"]  # the fixture, shared with test_mqtt
+from tests.transports.conftest import LAMPS
+from tests.transports.test_mqtt import _all_stored, _report, _stored
 
 ACL = Path(__file__).parents[2] / "docs" / "mosquitto" / "citylight.acl"
 ROOT = "citylight"  # the sample ACL names the default topic root
