@@ -31,6 +31,10 @@ from lighting.transports import Target
 
 log = logging.getLogger(__name__)
 
+LATE_WINDOW = 64
+"""How far behind a lamp's newest report a report may be and still be a late one (held up
+by retransmissions, or a platform's queue); further behind, the lamp is counting again."""
+
 Received = tuple[StateReport, datetime]
 
 
@@ -214,6 +218,7 @@ class Ingest:
 
     async def on_report(self, report: StateReport) -> None:
         entry = self._registry.get(report.lamp_id)
+        self._check_counting(entry, report)
         stored = await self._writer.submit(report, self._clock())
         await self._took(report, entry, stored)
 
@@ -231,15 +236,34 @@ class Ingest:
                 refused[index] = StorageError("the report buffer is full")
                 continue
             try:
-                known.append((report, self._registry.get(report.lamp_id)))
+                entry = self._registry.get(report.lamp_id)
+                self._check_counting(entry, report)
             except UnknownLampError as err:
                 refused[index] = err
+            else:
+                known.append((report, entry))
         if known:
             now = self._clock()
             stored = await self._writer.submit_many([(report, now) for report, _ in known])
             for (report, entry), what in zip(known, stored, strict=True):
                 await self._took(report, entry, what)
         return refused
+
+    def _check_counting(self, entry: LampEntry, report: StateReport) -> None:
+        """Refuse a report far behind the lamp's newest word in this boot: the lamp counts
+        from the start again without having registered (it rebooted and its registration
+        was lost). Stored, it would be taken for a late one and never move the lamp's state
+        again; refused as from an unknown lamp (4.04), it makes the lamp register, which
+        starts a new boot for its reports."""
+        if entry.said_all >= 0 and report.seq < entry.said_all - LATE_WINDOW:
+            self._counters.incr("ingest.refused.counting-again")
+            log.warning(
+                "lamp %s: report %d after %d, without a registration: asked to register",
+                report.lamp_id,
+                report.seq,
+                entry.said_all,
+            )
+            raise UnknownLampError(report.lamp_id)
 
     async def _took(self, report: StateReport, entry: LampEntry, stored: str) -> None:
         """What follows a stored report: contact, delivery, faults, and the notice."""

@@ -1,0 +1,74 @@
+"""A lamp whose sequence numbers jump backwards, over real CoAP with a simulated lamp.
+
+After a reboot a lamp counts its uplinks from the start again, and registers: the
+registration starts a new boot, and its reports are told apart by (boot, seq). A lamp whose
+registration was lost (or that reset its counter without rebooting) sends reports far
+behind its newest one: the controller must not take them for late reports (which never
+move a lamp's state), but ask the lamp to register again (4.04), after which its reports
+count. A report a few numbers late (a retransmission) is still stored as history."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from lighting.controller import Controller
+from lighting.controller.ingest import LATE_WINDOW
+from simulator import LampNode, Simulator, build_fleet
+from tests.conftest import make_settings
+
+City = tuple[Controller, Simulator]
+
+
+@pytest.fixture
+async def city(db_url: str, coap_port: int, lamp_base: str) -> AsyncIterator[City]:
+    settings = make_settings(db_url, coap_port)
+    async with Controller(settings) as controller:
+        specs = build_fleet(
+            2, zones=["centre"], base_address=lamp_base, port=coap_port, report_period_s=3600
+        )
+        async with Simulator(specs, controller.address) as sim:
+            async with asyncio.timeout(30):
+                await sim.wait_registered()
+            yield controller, sim
+
+
+async def _level(controller: Controller, lamp_id: str) -> int | None:
+    """The lamp's level, as its newest report stored it."""
+    lamp = await controller.store.call(controller.repository.lamp, lamp_id)
+    assert lamp is not None
+    return lamp.level
+
+
+async def test_a_lamp_counting_again_without_registering_is_asked_to_register(
+    city: City,
+) -> None:
+    controller, sim = city
+    node: LampNode = next(iter(sim.nodes.values()))
+    lamp_id = node.spec.lamp_id
+    node.lamp.seq, node.lamp.level = 500, 60
+    await node.send_report()  # seq 501
+    assert await _level(controller, lamp_id) == 60
+    again = controller.counters["lamps.re-registered"]
+
+    # A report a little late (held up by retransmissions) is history: the state stays.
+    node.lamp.seq, node.lamp.level = 501 - LATE_WINDOW, 70
+    await node.send_report()
+    assert await _level(controller, lamp_id) == 60
+    assert controller.counters["reports.late"] == 1
+    assert controller.counters["ingest.refused.counting-again"] == 0
+
+    # The lamp loses its counter but not its registration: refused, it registers again.
+    node.lamp.seq, node.lamp.level = 0, 30
+    await node.send_report()  # seq 1, far behind 501: answered 4.04
+    assert controller.counters["ingest.refused.counting-again"] == 1
+    assert await _level(controller, lamp_id) == 60
+    async with asyncio.timeout(10):
+        await node.registered.wait()
+    assert controller.counters["lamps.re-registered"] == again + 1
+
+    # From here its reports count again, and move its state.
+    await node.send_report()
+    assert await _level(controller, lamp_id) == 30
