@@ -78,14 +78,15 @@ def _text(request: dict[str, Any], key: str, *, required: bool = True, limit: in
     return value
 
 
-def _number(request: dict[str, Any], key: str, *, high: float) -> float:
+def _number(request: dict[str, Any], key: str, *, high: float, meaning: str = "") -> float:
     """A number more than 0 and at most ``high`` (NaN, infinities and numbers past what a
-    duration can hold are refused here, not left to overflow further on)."""
+    duration can hold are refused here, not left to overflow further on); ``meaning`` says
+    the bound in the operator's terms."""
     value = request.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RequestError(f"{key}: a number is expected")
     if not 0 < value <= high:
-        raise RequestError(f"{key}: more than 0 and at most {high:g}")
+        raise RequestError(f"{key}: {meaning or f'more than 0 and at most {high:g}'}")
     return float(value)
 
 
@@ -320,7 +321,12 @@ class ControlServer:
         if op == "override":
             record = await desk.override(
                 level=_integer(request, "level"),
-                minutes=_number(request, "minutes", high=MAX_MINUTES),
+                minutes=_number(
+                    request,
+                    "minutes",
+                    high=MAX_MINUTES,
+                    meaning=f"an override lasts more than 0 and at most {MAX_OVERRIDE.days} days",
+                ),
                 by=_text(request, "by", limit=64),
                 zone=_optional(request, "zone"),
                 lamp=_optional(request, "lamp"),

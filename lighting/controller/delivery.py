@@ -157,6 +157,12 @@ class DeliveryEngine:
         """Record a change of ``lamps`` to ``level`` and queue its commands; the change id.
         ``zone_wide`` (the default) makes it the zone's level, given to lamps that join."""
         repo = self._store.repository
+        if zone_wide:
+            # The zone's level from now on, before the change is recorded: a lamp that
+            # registers meanwhile is not among ``lamps``, and is given this level when it
+            # registers (else it would get the zone's old level, or none, until the next
+            # change).
+            self.zone_levels[zone] = level
         change_id, ids = await self._store.call(
             repo.create_change,
             zone=zone,
@@ -166,8 +172,6 @@ class DeliveryEngine:
             lamp_ids=[lamp.lamp_id for lamp in lamps],
             now=self._clock(),
         )
-        if zone_wide:
-            self.zone_levels[zone] = level
         now = self._monotonic()
         for lamp in lamps:
             self.desired[lamp.lamp_id] = level

@@ -71,6 +71,7 @@ def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
         raise ConfigError(f"[mqtt] TLS files: {err}") from err
     return context
 
+
 HANDLERS_IN_FLIGHT = 256
 """Uplinks being stored at once: a batch of the report writer takes some 50 ms."""
 PUBLISHES_IN_FLIGHT = 100

@@ -4,6 +4,8 @@ restarts and sleepy lamps. Every wait is on an event with a bounded timeout."""
 from __future__ import annotations
 
 import asyncio
+import random
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
@@ -17,7 +19,7 @@ from lighting.controller import Controller
 from lighting.model import FaultKind
 from lighting.storage import Repository
 from simulator import Cell, LampNode, Simulator, build_fleet
-from tests.conftest import make_settings
+from tests.conftest import free_udp_port, make_settings
 
 NOW = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)  # 22:00 in Weifang
 
@@ -405,3 +407,36 @@ async def test_stopping_mid_change_does_not_blame_the_lamps(
         assert "failed" not in {command.outcome for command in commands}
         async with Controller(settings):  # and the change completes after the restart
             await _all_at(sim.nodes.values(), 60, timeout_s=30)
+
+
+async def test_a_lamp_that_registers_while_a_change_is_recorded_gets_the_new_level(
+    db_url: str, coap_port: int, lamp_base: str
+) -> None:
+    # A change takes its lamps from the registry, then records itself (a database write).
+    # A lamp whose registration is written in between is not among them and must be given
+    # the new level when it registers; it used to be given none (or the zone's old one)
+    # until the next change (found by tests/test_kill.py, issue 9).
+    settings = _settings(db_url, coap_port, jitter_s=0.0)
+    [spec] = build_fleet(1, zones=["centre"], base_address=lamp_base, port=free_udp_port())
+    async with Controller(settings) as controller:
+        assert controller.ingest is not None
+        loop = asyncio.get_running_loop()
+        node = LampNode(spec, controller.address, clock=loop.time, rng=random.Random(1))
+        await node.open()  # it listens; its registration is handed to the controller below
+        try:
+            free = threading.Event()
+            # The database thread is busy; the registration's write, then the change's, wait
+            # behind it in this order (tasks start in the order they were created).
+            busy = asyncio.create_task(controller.store.call(free.wait, 30))
+            registering = asyncio.create_task(
+                controller.ingest.on_registration(node.lamp.registration(), spec.address, spec.port)
+            )
+            change = asyncio.create_task(controller.submit_level("centre", 60, "dusk", NOW))
+            await asyncio.sleep(0)  # one turn of the loop: each task has queued its write
+            assert controller.registry.find(spec.lamp_id) is None  # the change cannot see it
+            free.set()
+            async with asyncio.timeout(10):
+                await asyncio.gather(busy, registering, change)
+                await node.wait_level(60)
+        finally:
+            await node.close()
