@@ -53,6 +53,7 @@ from schedules.plan import (
     change_in_force,
     level_at,
     plan_night,
+    plan_zones,
 )
 from schedules.program import (
     Anchor,
@@ -134,6 +135,7 @@ __all__ = [
     "parse_yearly",
     "part_night",
     "plan_night",
+    "plan_zones",
     "resolve_wall_time",
     "validate",
 ]

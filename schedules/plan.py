@@ -26,10 +26,10 @@ import dataclasses
 import datetime
 import enum
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from schedules.antiflap import guard
+from schedules.antiflap import Guarded, guard
 from schedules.calendar import Calendar, Rule, as_calendar
 from schedules.errors import InvalidInstantError
 from schedules.override import Override, override_in_force
@@ -188,6 +188,54 @@ def plan_night(
 ) -> NightPlan:
     """The plan of ``zone`` (or of ``lamp`` in ``zone``) at ``site`` for the night of
     ``date``, following ``calendar`` (or a lone program) and ``overrides``."""
+    return _with_overrides(_own_night(site, calendar, date), overrides, zone, lamp)
+
+
+def plan_zones(
+    site: Site,
+    calendars: Mapping[str, Calendar | Program],
+    overrides: Iterable[Override],
+    date: datetime.date,
+) -> dict[str, NightPlan]:
+    """Each zone's plan for the night of ``date``: ``plan_night`` for every zone of
+    ``calendars`` (zone name to its calendar), with each distinct calendar's own night
+    worked out once and shared by the zones that follow it (a city has a handful of
+    calendars for hundreds of zones). The same plans as ``plan_night``, zone by zone."""
+    given = tuple(overrides)
+    nights: list[tuple[Calendar | Program, _OwnNight]] = []
+    plans = {}
+    for zone, calendar in calendars.items():
+        own = next((night for known, night in nights if known is calendar), None)
+        if own is None:
+            own = next((night for known, night in nights if known == calendar), None)
+        if own is None:
+            own = _own_night(site, calendar, date)
+            nights.append((calendar, own))
+        plans[zone] = _with_overrides(own, given, zone, None)
+    return plans
+
+
+@dataclass(frozen=True, slots=True)
+class _OwnNight:
+    """What a calendar makes of a night at a site, before any override: the same for
+    every zone that follows the calendar."""
+
+    site: Site
+    date: datetime.date
+    calendar: Calendar
+    rule: Rule | None
+    program: Program
+    sun: NightSun
+    start: datetime.datetime
+    end: datetime.datetime
+    resolution: Resolution
+    redundant: frozenset[int]
+    guarded: Guarded
+    base: Cause
+    own: tuple[Change, ...]
+
+
+def _own_night(site: Site, calendar: Calendar | Program, date: datetime.date) -> _OwnNight:
     if isinstance(date, datetime.datetime):
         raise InvalidInstantError("pass the local date of the night, not a datetime", value=date)
     chosen = as_calendar(calendar)
@@ -207,6 +255,16 @@ def plan_night(
             for item in guarded.kept
         ]
     )
+    return _OwnNight(
+        site, date, chosen, rule, program, sun, start, end, resolution, redundant, guarded,
+        base, tuple(own),
+    )  # fmt: skip
+
+
+def _with_overrides(
+    night: _OwnNight, overrides: Iterable[Override], zone: str | None, lamp: str | None
+) -> NightPlan:
+    start, end = night.start, night.end
     relevant = tuple(
         override
         for override in overrides
@@ -214,19 +272,26 @@ def plan_night(
         and utc(override.start) < utc(end)
         and utc(override.end) > utc(start)
     )
-    changes, hidden = _overlay(own, relevant, start, end, base)
-    notes = [*resolution.notes, *guarded.notes, *_override_notes(relevant, hidden, start, end)]
+    changes, hidden = _overlay(list(night.own), relevant, start, end, night.base)
+    guarded = night.guarded
+    notes = [
+        *night.resolution.notes,
+        *guarded.notes,
+        *_override_notes(relevant, hidden, start, end),
+    ]
     hidden_steps = {guarded.kept[position].index for position in hidden}  # own[i] is kept[i]
-    outcomes = _outcomes(program, resolution, redundant, guarded.removed, frozenset(hidden_steps))
+    outcomes = _outcomes(
+        night.program, night.resolution, night.redundant, guarded.removed, frozenset(hidden_steps)
+    )
     return NightPlan(
-        site=site,
-        program=program,
-        date=date,
-        sun=sun,
+        site=night.site,
+        program=night.program,
+        date=night.date,
+        sun=night.sun,
         changes=tuple(changes),
         notes=tuple(notes),
-        calendar=chosen,
-        rule=rule,
+        calendar=night.calendar,
+        rule=night.rule,
         outcomes=outcomes,
         overrides=relevant,
         zone=zone,

@@ -43,7 +43,7 @@ from lighting.metrics import Counters
 from lighting.model import FaultKind
 from lighting.storage import ChangeRecord, Repository, Store
 from lighting.transports import CoapTransport, LeanCoapTransport, MqttLink
-from schedules import NightPlan, change_in_force, level_at, plan_night
+from schedules import NightPlan, change_in_force, level_at, plan_zones
 
 log = logging.getLogger(__name__)
 
@@ -269,10 +269,8 @@ class Controller:
         settings = self.settings
         site = settings.site_value
         overrides = settings.override_values + self.desk.plan_overrides()
-        return {
-            zone: plan_night(site, settings.zone_calendar(zone), overrides, night, zone=zone)
-            for zone in settings.zones
-        }
+        calendars = {zone: settings.zone_calendar(zone) for zone in settings.zones}
+        return plan_zones(site, calendars, overrides, night)
 
     async def apply_level(
         self, zone: str, level: int, reason: str, planned_at: datetime

@@ -11,6 +11,7 @@ from schedules import (
     Fate,
     InvalidInstantError,
     NightPlan,
+    Override,
     Program,
     ScheduleError,
     SunCase,
@@ -18,6 +19,7 @@ from schedules import (
     level_at,
     parse_step,
     plan_night,
+    plan_zones,
 )
 from tests.schedules.sites import STANDARD, TROMSO, WEIFANG
 
@@ -267,3 +269,28 @@ def test_a_ramp_fades_the_level_and_the_next_step_cuts_it() -> None:
     assert [level_at(plan, at + n * minute) for n in (10, 30, 50, 51)] == [50, 35, 20, 20]
     assert change_in_force(plan, at + 30 * minute) is second
     assert change_in_force(plan, at - minute) is None
+
+
+def test_a_city_planned_at_once_is_each_zone_planned_alone() -> None:
+    # Zones sharing a calendar share its night, but each has its own overrides.
+    quiet = Program("quiet", (parse_step("sunset", 60), parse_step("sunrise", 0)))
+    date = datetime.date(2026, 11, 24)
+    evening = datetime.datetime(2026, 11, 24, 20, tzinfo=SHANGHAI)
+    overrides = (
+        Override("festival", 20, evening, evening + datetime.timedelta(hours=3), zone="b"),
+        Override("works", 0, evening, evening + datetime.timedelta(hours=1), lamp="L7"),
+    )
+    calendars = {
+        "a": STANDARD,
+        "b": STANDARD,
+        "c": quiet,
+        "d": Program(STANDARD.name, STANDARD.steps),
+    }
+    plans = plan_zones(WEIFANG, calendars, overrides, date)
+    assert list(plans) == ["a", "b", "c", "d"]
+    for zone, calendar in calendars.items():
+        assert plans[zone] == plan_night(WEIFANG, calendar, overrides, date, zone=zone)
+    assert level_at(plans["a"], evening + TEN_MINUTES) == 100
+    assert level_at(plans["b"], evening + TEN_MINUTES) == 20
+    assert [o.name for o in plans["b"].overrides] == ["festival"]
+    assert plans["a"].overrides == plans["c"].overrides == ()
