@@ -28,6 +28,8 @@ from typing import Any, Self
 import aiomqtt
 import pytest
 
+from lighting.config import MqttConfig
+
 ENV = "CITYLIGHT_TEST_MQTT"
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 10.0
@@ -216,6 +218,20 @@ def running_broker(workdir: Path) -> Iterator[AnyBroker]:
 def unique(prefix: str) -> str:
     """A client id or topic root of this test only (a shared broker may serve many runs)."""
     return f"{prefix}-{os.getpid()}-{next(_numbers)}"
+
+
+def controller_config(broker: AnyBroker) -> MqttConfig:
+    """The controller's MQTT settings for a test: quick reconnects, a root of its own."""
+    return MqttConfig(
+        enabled=True,
+        host=broker.host,
+        port=broker.port,
+        client_id=unique("controller"),
+        topic_root=unique("t"),
+        keepalive_s=5,
+        reconnect_min_s=0.05,
+        reconnect_max_s=0.5,
+    )
 
 
 async def publish(broker: AnyBroker, messages: Iterable[tuple[str, bytes]]) -> None:

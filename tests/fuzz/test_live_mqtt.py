@@ -30,13 +30,20 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from lighting.config import MqttConfig, Settings
+from lighting.config import Settings
 from lighting.controller import Controller
 from lighting.model import Registration, StateReport
 from lighting.protocol import Topics, UplinkKind, encode_report
 from lighting.transports import MqttIngest
 from tests.fuzz.strategies import LAMP_IDS, budget, hostile_payloads, valid_payloads
-from tests.mqtt_broker import WAIT_S, AnyBroker, publish, running, running_broker, unique
+from tests.mqtt_broker import (
+    WAIT_S,
+    AnyBroker,
+    controller_config,
+    publish,
+    running,
+    running_broker,
+)
 
 LAMPS = ("L1", "L2", "L3")
 ZONE = "centre"
@@ -124,16 +131,7 @@ class Ingested:
 @pytest.fixture
 async def ingested(settings: Settings, tmp_path: Path) -> AsyncIterator[Ingested]:
     with running_broker(tmp_path / "mosquitto") as broker:
-        config = MqttConfig(
-            enabled=True,
-            host=broker.host,
-            port=broker.port,
-            client_id=unique("controller"),
-            topic_root=unique("t"),
-            keepalive_s=5,
-            reconnect_min_s=0.05,
-            reconnect_max_s=0.5,
-        )
+        config = controller_config(broker)
         async with Controller(settings) as controller:
             assert controller.ingest is not None
             for lamp in LAMPS:

@@ -12,7 +12,7 @@ import pytest
 from lighting.config import MqttConfig, Settings
 from lighting.controller import Controller
 from lighting.model import Registration
-from tests.mqtt_broker import AnyBroker, running_broker, unique
+from tests.mqtt_broker import AnyBroker, controller_config, running_broker
 
 LAMPS = [f"L{i}" for i in range(1, 6)]
 
@@ -39,13 +39,4 @@ def broker(tmp_path: Path) -> Iterator[AnyBroker]:
 @pytest.fixture
 def mqtt_config(broker: AnyBroker) -> MqttConfig:
     """The controller's MQTT settings for this test: quick reconnects, a root of its own."""
-    return MqttConfig(
-        enabled=True,
-        host=broker.host,
-        port=broker.port,
-        client_id=unique("controller"),
-        topic_root=unique("t"),
-        keepalive_s=5,
-        reconnect_min_s=0.05,
-        reconnect_max_s=0.5,
-    )
+    return controller_config(broker)
