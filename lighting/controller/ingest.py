@@ -218,7 +218,7 @@ class Ingest:
 
     async def on_report(self, report: StateReport) -> None:
         entry = self._registry.get(report.lamp_id)
-        self._check_counting(entry, report)
+        await self._counting_again(entry, report)
         stored = await self._writer.submit(report, self._clock())
         await self._took(report, entry, stored)
 
@@ -237,11 +237,11 @@ class Ingest:
                 continue
             try:
                 entry = self._registry.get(report.lamp_id)
-                self._check_counting(entry, report)
             except UnknownLampError as err:
                 refused[index] = err
-            else:
-                known.append((report, entry))
+                continue
+            await self._counting_again(entry, report)
+            known.append((report, entry))
         if known:
             now = self._clock()
             stored = await self._writer.submit_many([(report, now) for report, _ in known])
@@ -249,21 +249,28 @@ class Ingest:
                 await self._took(report, entry, what)
         return refused
 
-    def _check_counting(self, entry: LampEntry, report: StateReport) -> None:
-        """Refuse a report far behind the lamp's newest word in this boot: the lamp counts
-        from the start again without having registered (it rebooted and its registration
-        was lost). Stored, it would be taken for a late one and never move the lamp's state
-        again; refused as from an unknown lamp (4.04), it makes the lamp register, which
-        starts a new boot for its reports."""
-        if entry.said_all >= 0 and report.seq < entry.said_all - LATE_WINDOW:
-            self._counters.incr("ingest.refused.counting-again")
-            log.warning(
-                "lamp %s: report %d after %d, without a registration: asked to register",
-                report.lamp_id,
-                report.seq,
-                entry.said_all,
-            )
-            raise UnknownLampError(report.lamp_id)
+    async def _counting_again(self, entry: LampEntry, report: StateReport) -> None:
+        """A report far behind the lamp's newest word in this boot: the lamp counts from
+        the start again without having registered (it rebooted and its registration was
+        lost, or its counter was reset). Stored as it is, it would be taken for a late
+        report, and so would every report after it until the count passed the old one:
+        the lamp's state would stand still. The controller starts a new boot for the
+        lamp's reports instead (unless the report is a copy of one already stored), over
+        CoAP as over MQTT, where the lamp could not be asked to register."""
+        if entry.said_all < 0 or report.seq >= entry.said_all - LATE_WINDOW:
+            return
+        repo = self._store.repository
+        if not await self._store.call(repo.restart_counting, report.lamp_id, report.seq):
+            return
+        self._counters.incr("ingest.counting-again")
+        log.warning(
+            "lamp %s: report %d after %d without a registration: its count starts again",
+            report.lamp_id,
+            report.seq,
+            entry.said_all,
+        )
+        entry.said_all = -1
+        entry.said.clear()
 
     async def _took(self, report: StateReport, entry: LampEntry, stored: str) -> None:
         """What follows a stored report: contact, delivery, faults, and the notice."""

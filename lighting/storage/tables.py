@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, Index, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field, SQLModel
 
@@ -52,13 +52,15 @@ class LampRow(SQLModel, table=True):
     report_period_s: int = 60
     registered_at: datetime = _ts()
     last_seen: datetime | None = _ts(nullable=True)
-    last_seq: int = 0
+    # What a lamp says may be any unsigned 63-bit number (protocol v1): 64-bit columns, or
+    # PostgreSQL's 32-bit integer refuses a lamp whose count passed 2**31, and its batch.
+    last_seq: int = Field(default=0, sa_type=BigInteger)
     level: int | None = None
     power_w: float | None = None
     energy_wh: float | None = None
-    burning_s: int | None = None
+    burning_s: int | None = Field(default=None, sa_type=BigInteger)
     voltage_v: float | None = None
-    last_command_id: int | None = None
+    last_command_id: int | None = Field(default=None, sa_type=BigInteger)
     in_contact: bool = True
     boot: int = 0
     """Registrations so far: a lamp's sequence numbers start again at each power-up."""
@@ -80,12 +82,12 @@ class ReportRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     lamp_id: str = Field(index=True, max_length=64)
     boot: int = 0
-    seq: int
+    seq: int = Field(sa_type=BigInteger)
     received_at: datetime = _ts(index=True)
     level: int
     power_w: float
     energy_wh: float
-    burning_s: int
+    burning_s: int = Field(sa_type=BigInteger)
     voltage_v: float | None = None
     faults: str = ""
 

@@ -4,8 +4,9 @@ After a reboot a lamp counts its uplinks from the start again, and registers: th
 registration starts a new boot, and its reports are told apart by (boot, seq). A lamp whose
 registration was lost (or that reset its counter without rebooting) sends reports far
 behind its newest one: the controller must not take them for late reports (which never
-move a lamp's state), but ask the lamp to register again (4.04), after which its reports
-count. A report a few numbers late (a retransmission) is still stored as history."""
+move a lamp's state), but start a new boot for the lamp itself, so that its reports count
+again. A report a few numbers late (a retransmission) is still stored as history, and a
+copy of a report already stored (MQTT's redelivery) is not taken for a new start."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ async def _level(controller: Controller, lamp_id: str) -> int | None:
     return lamp.level
 
 
-async def test_a_lamp_counting_again_without_registering_is_asked_to_register(
+async def test_a_lamp_counting_again_without_registering_starts_a_new_boot(
     city: City,
 ) -> None:
     controller, sim = city
@@ -58,17 +59,34 @@ async def test_a_lamp_counting_again_without_registering_is_asked_to_register(
     await node.send_report()
     assert await _level(controller, lamp_id) == 60
     assert controller.counters["reports.late"] == 1
-    assert controller.counters["ingest.refused.counting-again"] == 0
+    assert controller.counters["ingest.counting-again"] == 0
 
-    # The lamp loses its counter but not its registration: refused, it registers again.
+    # The lamp loses its counter but not its registration: a new boot, and it counts.
     node.lamp.seq, node.lamp.level = 0, 30
-    await node.send_report()  # seq 1, far behind 501: answered 4.04
-    assert controller.counters["ingest.refused.counting-again"] == 1
-    assert await _level(controller, lamp_id) == 60
-    async with asyncio.timeout(10):
-        await node.registered.wait()
-    assert controller.counters["lamps.re-registered"] == again + 1
-
-    # From here its reports count again, and move its state.
-    await node.send_report()
+    await node.send_report()  # seq 1, far behind 501
+    assert controller.counters["ingest.counting-again"] == 1
     assert await _level(controller, lamp_id) == 30
+    node.lamp.level = 40
+    await node.send_report()  # seq 2
+    assert await _level(controller, lamp_id) == 40
+    assert controller.counters["lamps.re-registered"] == again  # nobody had to register
+    reports = await controller.store.call(controller.repository.reports, lamp_id, limit=100)
+    newest_boot = max(r.boot for r in reports)
+    assert sorted(r.seq for r in reports if r.boot == newest_boot) == [1, 2]
+    assert {r.seq for r in reports if r.boot < newest_boot} >= {501, 502 - LATE_WINDOW}
+
+
+async def test_a_copy_of_an_old_report_is_not_a_new_start(city: City) -> None:
+    controller, sim = city
+    node: LampNode = next(iter(sim.nodes.values()))
+    lamp_id = node.spec.lamp_id
+    node.lamp.seq = 9
+    await node.send_report()  # seq 10, stored
+    node.lamp.seq, node.lamp.level = 200, 60
+    await node.send_report()  # seq 201
+    node.lamp.seq, node.lamp.level = 9, 70
+    await node.send_report()  # seq 10 again, long after: a copy
+    assert controller.counters["ingest.counting-again"] == 0
+    assert await _level(controller, lamp_id) == 60
+    reports = await controller.store.call(controller.repository.reports, lamp_id, limit=100)
+    assert [r.seq for r in reports].count(10) == 1

@@ -120,3 +120,25 @@ def test_a_failed_command_stays_failed_when_a_newer_change_comes(repo: Repositor
     summary = repo.change_summary(first)
     assert summary is not None
     assert (summary.failed, summary.superseded) == (1, 0)
+
+
+def test_what_a_lamp_counts_is_stored_up_to_the_protocols_63_bits(repo: Repository) -> None:
+    # PostgreSQL's integer stops at 2**31: a lamp whose count passed it must not fail its
+    # registration, nor a batch of reports with the other lamps' in it.
+    big = 2**63 - 1
+    reg = Registration(lamp_id="L1", seq=big - 1, zone="c", latitude=1, longitude=2, wattage=5)
+    repo.register_lamp(reg, "127.9.0.1", 5683, T0)
+    _register(repo, "L2")
+    report = StateReport(
+        lamp_id="L1",
+        seq=big,
+        level=1,
+        power_w=1.0,
+        energy_wh=1.0,
+        burning_s=big,
+        last_command_id=big,
+    )
+    assert repo.store_reports([(report, T0), (_report(2, 50, "L2"), T0)]) == ["newest", "newest"]
+    assert [(r.seq, r.burning_s) for r in repo.reports("L1")] == [(big, big)]
+    assert repo.restart_counting("L1", big) is False  # a copy of what is stored
+    assert repo.restart_counting("L1", 1) is True
