@@ -235,24 +235,27 @@ def decode(data: bytes) -> Message:
 
 def unknown_critical(message: Message, known: Iterable[int]) -> int | None:
     """The first critical option of ``message`` not in ``known``, or None."""
-    understood = set(known)
+    understood = known if isinstance(known, frozenset | set) else set(known)
     for number, _ in message.options:
         if is_critical(number) and number not in understood:
             return number
     return None
 
 
-def unreadable_option(message: Message) -> int | None:
-    """The first option a server reads whose value it cannot read (a Uri-Path segment that
-    is not UTF-8, a Content-Format of over 4 bytes), or None. Section 5.4.3 treats such a
-    value as an unrecognized option; a server answers it 4.02 rather than guess a path or
-    a payload's format."""
-    try:
-        _ = message.uri_path
-    except ProtocolError:
-        return Option.URI_PATH
-    try:
-        _ = message.content_format
-    except ProtocolError:
-        return Option.CONTENT_FORMAT
+def bad_option(message: Message, known: frozenset[int]) -> int | None:
+    """The first option of a request that a server must refuse with 4.02, or None: a
+    critical option not in ``known``, or an option whose value the server cannot read (a
+    Uri-Path segment that is not UTF-8, a Content-Format of over 4 bytes), which section
+    5.4.3 treats as an unrecognized option rather than guess a path or a payload's format.
+    One pass over the options: every request of a burst goes through it."""
+    for number, value in message.options:
+        if number & 1 and number not in known:
+            return number
+        if number == Option.URI_PATH:
+            try:
+                value.decode()
+            except UnicodeDecodeError:
+                return number
+        elif number == Option.CONTENT_FORMAT and len(value) > 4:
+            return number
     return None

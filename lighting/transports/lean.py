@@ -41,13 +41,12 @@ from lighting.protocol.coapwire import (
     Message,
     Option,
     Type,
+    bad_option,
     decode,
     encode,
     encode_uint,
     header,
     path_options,
-    unknown_critical,
-    unreadable_option,
 )
 
 log = logging.getLogger(__name__)
@@ -301,9 +300,7 @@ class LeanEndpoint(asyncio.DatagramProtocol):
         self._seen[key] = None
         while len(self._seen) > self._remembered:
             self._seen.popitem(last=False)
-        bad = unknown_critical(message, self._understood)
-        if bad is None:
-            bad = unreadable_option(message)
+        bad = bad_option(message, self._understood)
         if bad is not None:
             self.counters.incr("coap.refused.bad-option")
             self._answer(message, address, Reply(BAD_OPTION, f"option {bad}".encode()))
