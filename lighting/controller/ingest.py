@@ -26,14 +26,10 @@ from lighting.metrics import Counters
 from lighting.model import FaultEvent, FaultKind, Registration, StateReport
 from lighting.notices import LampNotice
 from lighting.storage import Store
-from lighting.storage.reports import NEWEST
+from lighting.storage.reports import NEWEST, RESTART
 from lighting.transports import Target
 
 log = logging.getLogger(__name__)
-
-LATE_WINDOW = 64
-"""How far behind a lamp's newest report a report may be and still be a late one (held up
-by retransmissions, or a platform's queue); further behind, the lamp is counting again."""
 
 Received = tuple[StateReport, datetime]
 
@@ -218,7 +214,6 @@ class Ingest:
 
     async def on_report(self, report: StateReport) -> None:
         entry = self._registry.get(report.lamp_id)
-        await self._counting_again(entry, report)
         stored = await self._writer.submit(report, self._clock())
         await self._took(report, entry, stored)
 
@@ -236,12 +231,9 @@ class Ingest:
                 refused[index] = StorageError("the report buffer is full")
                 continue
             try:
-                entry = self._registry.get(report.lamp_id)
+                known.append((report, self._registry.get(report.lamp_id)))
             except UnknownLampError as err:
                 refused[index] = err
-                continue
-            await self._counting_again(entry, report)
-            known.append((report, entry))
         if known:
             now = self._clock()
             stored = await self._writer.submit_many([(report, now) for report, _ in known])
@@ -249,36 +241,25 @@ class Ingest:
                 await self._took(report, entry, what)
         return refused
 
-    async def _counting_again(self, entry: LampEntry, report: StateReport) -> None:
-        """A report far behind the lamp's newest word in this boot: the lamp counts from
-        the start again without having registered (it rebooted and its registration was
-        lost, or its counter was reset). Stored as it is, it would be taken for a late
-        report, and so would every report after it until the count passed the old one:
-        the lamp's state would stand still. The controller starts a new boot for the
-        lamp's reports instead (unless the report is a copy of one already stored), over
-        CoAP as over MQTT, where the lamp could not be asked to register."""
-        if entry.said_all < 0 or report.seq >= entry.said_all - LATE_WINDOW:
-            return
-        repo = self._store.repository
-        if not await self._store.call(repo.restart_counting, report.lamp_id, report.seq):
-            return
-        self._counters.incr("ingest.counting-again")
-        log.warning(
-            "lamp %s: report %d after %d without a registration: its count starts again",
-            report.lamp_id,
-            report.seq,
-            entry.said_all,
-        )
-        entry.said_all = -1
-        entry.said.clear()
-
     async def _took(self, report: StateReport, entry: LampEntry, stored: str) -> None:
         """What follows a stored report: contact, delivery, faults, and the notice."""
         self._counters.incr(f"reports.{stored}")
         if self._registry.heard(report.lamp_id, self._monotonic()):
             await self._back_in_contact(entry)
         await self._delivery.heard_from(entry)
-        if stored == NEWEST:
+        if stored == RESTART:
+            # The lamp counts from the start again without having registered: the storage
+            # started a new boot for its reports, and its word starts again too.
+            log.warning(
+                "lamp %s: report %d far behind its newest without a registration: "
+                "its reports count from a new start",
+                report.lamp_id,
+                report.seq,
+            )
+            self._counters.incr("ingest.counting-again")
+            entry.said_all = -1
+            entry.said.clear()
+        if stored in (NEWEST, RESTART):
             # Only the lamp's latest word counts: a late report must not close a live fault.
             entry.level, entry.power_w = report.level, report.power_w
             await self._faults.reconcile(entry, report.faults, report.seq)

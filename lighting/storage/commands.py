@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
@@ -21,6 +22,8 @@ from lighting.errors import StorageError
 from lighting.storage.base import RepositoryBase, row_id, to_record
 from lighting.storage.records import ChangeRecord, ChangeSummary, CommandOutcome, CommandRecord
 from lighting.storage.tables import ChangeRow, CommandRow, LampRow, UTCDateTime
+
+_T = TypeVar("_T")
 
 IN_CHUNK = 500
 """Values in one ``IN (...)`` list: SQLite binds at most 32,766 parameters a statement."""
@@ -34,7 +37,7 @@ def _change(row: ChangeRow) -> ChangeRecord:
     return to_record(ChangeRecord, row, change_id=row_id(row))
 
 
-def _chunks(values: Sequence[int], size: int = IN_CHUNK) -> list[Sequence[int]]:
+def _chunks(values: Sequence[_T], size: int = IN_CHUNK) -> list[Sequence[_T]]:
     return [values[at : at + size] for at in range(0, len(values), size)]
 
 
@@ -98,18 +101,15 @@ class CommandStore(RepositoryBase):
         mark, stamp = driver.mark, driver.timestamp
         connection = s.connection()
         at = stamp(now)
-        # Supersede what is pending for these lamps: few commands are pending at a time, so
-        # they are read (by the outcome's index) and matched here, not the other way round.
-        wanted = set(lamp_ids)
-        pending = s.execute(
-            select(CommandRow.id, CommandRow.lamp_id).where(CommandRow.outcome == PENDING)
-        )
-        superseded = [(SUPERSEDED, at, cid) for cid, lamp_id in pending if lamp_id in wanted]
+        # Supersede what is pending for these lamps: by the lamp's index, in chunks (SQLite
+        # binds at most 32,766 parameters a statement), and only what is still pending.
         command, lamp = CommandRow.__tablename__, LampRow.__tablename__
-        if superseded:
-            connection.exec_driver_sql(
-                f"UPDATE {command} SET outcome = {mark}, completed_at = {mark} WHERE id = {mark}",  # noqa: S608
-                superseded,
+        for chunk in _chunks(list(lamp_ids)):
+            s.execute(
+                update(CommandRow)
+                .where(col(CommandRow.lamp_id).in_(chunk))
+                .where(col(CommandRow.outcome) == PENDING)
+                .values(outcome=SUPERSEDED, completed_at=now)
             )
         text = reason[:200]
         if change_id is None:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from lighting.model import FaultKind, StateReport
@@ -23,8 +24,13 @@ from lighting.storage.records import ReportRecord
 from lighting.storage.tables import LampRow, ReportRow
 
 NEWEST = "newest"
+RESTART = "restart"
 LATE = "late"
 DUPLICATE = "duplicate"
+
+LATE_WINDOW = 64
+"""How far behind a lamp's newest report a report may be and still be a late one (held up
+by retransmissions, or a platform's queue); further behind, the lamp is counting again."""
 
 _REPORT_COLUMNS = (
     "lamp_id",
@@ -39,6 +45,7 @@ _REPORT_COLUMNS = (
     "faults",
 )
 _STATE_COLUMNS = (
+    "boot",
     "last_seq",
     "level",
     "power_w",
@@ -80,12 +87,15 @@ class ReportStore(RepositoryBase):
         return self._statements
 
     def store_reports(self, batch: Sequence[tuple[StateReport, datetime]]) -> list[str]:
-        """Store a batch of reports in one transaction; for each, what it was.
+        """Store a batch of reports in one transaction, in order; for each, what it was.
 
         ``NEWEST``: stored, and the lamp's latest state; ``LATE``: stored as history, older
         than what the lamp already said (it does not move the state backwards);
-        ``DUPLICATE``: already stored in this boot of the lamp (same sequence number), or
-        from a lamp that is not known.
+        ``DUPLICATE``: already stored in this boot of the lamp (same sequence number and
+        the same values), or from a lamp that is not known; ``RESTART``: far behind the
+        lamp's newest (over ``LATE_WINDOW``) and not a copy of a stored report, so the lamp
+        counts from the start again without having registered (its registration was
+        lost): a new boot starts for its reports, of which this is the newest.
         """
         statements = self._report_statements()
         stamp = statements.timestamp
@@ -104,10 +114,21 @@ class ReportStore(RepositoryBase):
                     )
                 )
             }
+            # What is stored under the numbers of the batch, in the lamps' current boots
+            # (and older ones: a copy may come after a new start), with the values that tell
+            # a copy from a new report under an old number.
             seen = {
-                (lamp_id, boot, seq)
-                for lamp_id, boot, seq in s.execute(
-                    select(ReportRow.lamp_id, ReportRow.boot, ReportRow.seq)
+                (lamp_id, boot, seq): values
+                for lamp_id, boot, seq, *values in s.execute(
+                    sa_select(
+                        col(ReportRow.lamp_id),
+                        col(ReportRow.boot),
+                        col(ReportRow.seq),
+                        col(ReportRow.level),
+                        col(ReportRow.power_w),
+                        col(ReportRow.energy_wh),
+                        col(ReportRow.burning_s),
+                    )
                     .where(col(ReportRow.lamp_id).in_(lamp_ids))
                     .where(col(ReportRow.seq).in_({report.seq for report, _ in batch}))
                 )
@@ -115,11 +136,23 @@ class ReportStore(RepositoryBase):
             for report, received_at in batch:
                 lamp_id = report.lamp_id
                 lamp = lamps.get(lamp_id)
-                key = (lamp_id, lamp[0] if lamp is not None else -1, report.seq)
-                if lamp is None or key in seen:
+                if lamp is None:
                     outcome.append(DUPLICATE)
                     continue
-                seen.add(key)
+                values = [report.level, report.power_w, report.energy_wh, report.burning_s]
+                far_behind = report.seq < lamp[1] - LATE_WINDOW
+                stored = seen.get((lamp_id, lamp[0], report.seq))
+                if (stored is not None and (stored == values or not far_behind)) or (
+                    seen.get((lamp_id, lamp[0] - 1, report.seq)) == values
+                ):
+                    # Stored already in this boot (a retransmission, a redelivery), or a
+                    # copy of the last boot's arriving after a new start.
+                    outcome.append(DUPLICATE)
+                    continue
+                what = NEWEST
+                if far_behind:
+                    lamp[0], lamp[1], what = lamp[0] + 1, -1, RESTART
+                seen[(lamp_id, lamp[0], report.seq)] = values
                 # A burst shares its arrival time: each distinct one is converted once.
                 at = stamped.get(received_at)
                 if at is None:
@@ -145,6 +178,7 @@ class ReportStore(RepositoryBase):
                 if report.seq > lamp[1]:
                     lamp[1] = report.seq
                     newest[lamp_id] = [
+                        lamp[0],
                         report.seq,
                         report.level,
                         report.power_w,
@@ -153,7 +187,7 @@ class ReportStore(RepositoryBase):
                         report.voltage_v,
                         report.last_command_id,
                     ]
-                    outcome.append(NEWEST)
+                    outcome.append(what)
                 else:
                     outcome.append(LATE)
             connection = s.connection()

@@ -24,10 +24,10 @@ from lighting.storage.faults import FaultStore
 from lighting.storage.inventory import InventoryStore
 from lighting.storage.overrides import OverrideStore
 from lighting.storage.records import LampRecord
-from lighting.storage.reports import DUPLICATE, LATE, NEWEST, ReportStore
-from lighting.storage.tables import LampRow, ReportRow
+from lighting.storage.reports import DUPLICATE, LATE, NEWEST, RESTART, ReportStore
+from lighting.storage.tables import LampRow
 
-__all__ = ["DUPLICATE", "LATE", "NEWEST", "Repository", "make_engine"]
+__all__ = ["DUPLICATE", "LATE", "NEWEST", "RESTART", "Repository", "make_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -70,27 +70,6 @@ class Repository(
             row.boot += 1
             s.add(row)
         return new
-
-    def restart_counting(self, lamp_id: str, seq: int) -> bool:
-        """The lamp counts its uplinks from the start again without having registered:
-        start a new boot for its reports, unless report ``seq`` of this boot is already
-        stored (then it is a copy of an old one, redelivered late). True if it started."""
-        with self._session() as s:
-            row = s.get(LampRow, lamp_id)
-            if row is None:
-                return False
-            stored = s.exec(
-                select(ReportRow.id)
-                .where(ReportRow.lamp_id == lamp_id)
-                .where(ReportRow.boot == row.boot)
-                .where(ReportRow.seq == seq)
-            ).first()
-            if stored is not None:
-                return False
-            row.boot += 1
-            row.last_seq = -1
-            s.add(row)
-            return True
 
     def lamps(self, zone: str | None = None) -> list[LampRecord]:
         with self._session() as s:

@@ -9,9 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, Index, Integer, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field, SQLModel
+
+BIG_ID = BigInteger().with_variant(Integer, "sqlite")
+"""A 64-bit key for the tables a city fills by the million (10,000 lamps reporting each
+minute pass 2**31 reports in five months); on SQLite an INTEGER PRIMARY KEY, which is
+already 64-bit and the rowid."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -79,7 +84,7 @@ class ReportRow(SQLModel, table=True):
     __tablename__ = "report"
     __table_args__ = (UniqueConstraint("lamp_id", "boot", "seq", name="uq_report_lamp_boot_seq"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
     lamp_id: str = Field(index=True, max_length=64)
     boot: int = 0
     seq: int = Field(sa_type=BigInteger)
@@ -189,7 +194,7 @@ class HourlyRow(SQLModel, table=True):
         Index("ix_hourly_zone_hour", "zone", "hour"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
     lamp_id: str = Field(max_length=64)
     zone: str = Field(max_length=64)
     hour: datetime = _ts(index=True)
@@ -208,7 +213,7 @@ class RollupRow(SQLModel, table=True):
     __tablename__ = "rollup"
 
     name: str = Field(primary_key=True, max_length=32)
-    last_report_id: int = 0
+    last_report_id: int = Field(default=0, sa_type=BigInteger)
     updated_at: datetime | None = _ts(nullable=True)
 
 

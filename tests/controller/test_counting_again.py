@@ -5,8 +5,8 @@ registration starts a new boot, and its reports are told apart by (boot, seq). A
 registration was lost (or that reset its counter without rebooting) sends reports far
 behind its newest one: the controller must not take them for late reports (which never
 move a lamp's state), but start a new boot for the lamp itself, so that its reports count
-again. A report a few numbers late (a retransmission) is still stored as history, and a
-copy of a report already stored (MQTT's redelivery) is not taken for a new start."""
+again. A report a few numbers late (a retransmission) is still stored as history. (How a
+copy of a stored report is told from a new start: tests/storage/test_repository.py.)"""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from lighting.controller import Controller
-from lighting.controller.ingest import LATE_WINDOW
+from lighting.storage.reports import LATE_WINDOW
 from simulator import LampNode, Simulator, build_fleet
 from tests.conftest import make_settings
 
@@ -74,19 +74,3 @@ async def test_a_lamp_counting_again_without_registering_starts_a_new_boot(
     newest_boot = max(r.boot for r in reports)
     assert sorted(r.seq for r in reports if r.boot == newest_boot) == [1, 2]
     assert {r.seq for r in reports if r.boot < newest_boot} >= {501, 502 - LATE_WINDOW}
-
-
-async def test_a_copy_of_an_old_report_is_not_a_new_start(city: City) -> None:
-    controller, sim = city
-    node: LampNode = next(iter(sim.nodes.values()))
-    lamp_id = node.spec.lamp_id
-    node.lamp.seq = 9
-    await node.send_report()  # seq 10, stored
-    node.lamp.seq, node.lamp.level = 200, 60
-    await node.send_report()  # seq 201
-    node.lamp.seq, node.lamp.level = 9, 70
-    await node.send_report()  # seq 10 again, long after: a copy
-    assert controller.counters["ingest.counting-again"] == 0
-    assert await _level(controller, lamp_id) == 60
-    reports = await controller.store.call(controller.repository.reports, lamp_id, limit=100)
-    assert [r.seq for r in reports].count(10) == 1

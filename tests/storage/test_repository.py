@@ -140,5 +140,27 @@ def test_what_a_lamp_counts_is_stored_up_to_the_protocols_63_bits(repo: Reposito
     )
     assert repo.store_reports([(report, T0), (_report(2, 50, "L2"), T0)]) == ["newest", "newest"]
     assert [(r.seq, r.burning_s) for r in repo.reports("L1")] == [(big, big)]
-    assert repo.restart_counting("L1", big) is False  # a copy of what is stored
-    assert repo.restart_counting("L1", 1) is True
+
+
+def test_a_lamp_counting_again_starts_a_new_boot_and_copies_stay_copies(
+    repo: Repository,
+) -> None:
+    # The lamp registered (seq 1) and reported 2..299; then it counts from 1 again without
+    # registering (its registration was lost): seq 2 is taken, not a duplicate of the old 2.
+    _register(repo)
+    old = [_report(seq, 50) for seq in range(2, 300)]
+    assert set(repo.store_reports([(report, T0) for report in old])) == {"newest"}
+    again = StateReport(lamp_id="L1", seq=2, level=30, power_w=3.0, energy_wh=0.5, burning_s=7)
+    later = T0 + timedelta(hours=1)
+    assert repo.store_reports([(again, later)]) == ["restart"]
+    assert repo.lamp("L1").level == 30  # type: ignore[union-attr]
+    # Copies: of the old boot's last report (a late redelivery), and of the new one.
+    assert repo.store_reports([(old[-1], later), (again, later)]) == ["duplicate", "duplicate"]
+    # A few numbers late is history; the count goes on in the new boot.
+    assert repo.store_reports([(_report(3, 60), later), (_report(1, 10), later)]) == [
+        "newest",
+        "late",
+    ]
+    boots = {(r.boot, r.seq) for r in repo.reports("L1", limit=1000)}
+    assert len(boots) == len(old) + 3
+    assert repo.lamp("L1").level == 60  # type: ignore[union-attr]
