@@ -49,6 +49,17 @@ async def _all_at(nodes: Iterable[LampNode], level: int, timeout_s: float) -> No
         await asyncio.gather(*(node.wait_level(level) for node in nodes))
 
 
+async def _first_at(nodes: Iterable[LampNode], level: int, timeout_s: float) -> None:
+    """Until one of ``nodes`` has ``level``."""
+    waiters = [asyncio.ensure_future(node.wait_level(level)) for node in nodes]
+    try:
+        async with asyncio.timeout(timeout_s):
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 async def _city_wide(controller: Controller, level: int) -> list[int]:
     return [
         await controller.submit_level(zone, level, "city-wide", NOW)
@@ -239,11 +250,7 @@ async def test_a_restart_in_the_middle_of_a_change_leaves_no_lamp_behind(
                 await sim.wait_registered()
             dusk = await controller.submit_level("centre", 80, "dusk", NOW)
             centre = [n for n in sim.nodes.values() if n.spec.zone == "centre"]
-            first = [asyncio.ensure_future(n.wait_level(80)) for n in centre]
-            async with asyncio.timeout(30):
-                await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in first:
-                waiter.cancel()
+            await _first_at(centre, 80, timeout_s=30)
         # The controller is down mid-change: some lamps have the level, some not yet.
         behind = [n for n in centre if n.lamp.level != 80]
         assert 0 < len(behind) < len(centre)
@@ -274,11 +281,7 @@ async def test_a_normal_stop_lets_the_commands_on_the_air_finish(
                 await sim.wait_registered()
             await controller.submit_level("centre", 80, "dusk", NOW)
             centre = [n for n in sim.nodes.values() if n.spec.zone == "centre"]
-            first = [asyncio.ensure_future(n.wait_level(80)) for n in centre]
-            async with asyncio.timeout(30):
-                await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in first:
-                waiter.cancel()
+            await _first_at(centre, 80, timeout_s=30)
         repository = Repository.open(settings.database_url, create=False)
         commands = repository.commands(zone="centre")
         repository.close()
