@@ -198,19 +198,18 @@ def plan_zones(
     date: datetime.date,
 ) -> dict[str, NightPlan]:
     """Each zone's plan for the night of ``date``: ``plan_night`` for every zone of
-    ``calendars`` (zone name to its calendar), with each distinct calendar's own night
-    worked out once and shared by the zones that follow it (a city has a handful of
-    calendars for hundreds of zones). The same plans as ``plan_night``, zone by zone."""
+    ``calendars`` (zone name to its calendar), with each calendar's own night worked out
+    once and shared by the zones that follow that very calendar object (a city has a
+    handful of calendars for hundreds of zones). The same plans as ``plan_night``, zone by
+    zone. (Calendars that are only equal are planned apart: a rule's description does not
+    take part in equality, and a zone's plan must name its own.)"""
     given = tuple(overrides)
-    nights: list[tuple[Calendar | Program, _OwnNight]] = []
+    nights: dict[int, _OwnNight] = {}
     plans = {}
     for zone, calendar in calendars.items():
-        own = next((night for known, night in nights if known is calendar), None)
+        own = nights.get(id(calendar))  # the calendars live as long as this call
         if own is None:
-            own = next((night for known, night in nights if known == calendar), None)
-        if own is None:
-            own = _own_night(site, calendar, date)
-            nights.append((calendar, own))
+            own = nights[id(calendar)] = _own_night(site, calendar, date)
         plans[zone] = _with_overrides(own, given, zone, None)
     return plans
 
