@@ -57,7 +57,8 @@ SERVICE_UNAVAILABLE: Final = code(5, 3)
 
 
 class Option(enum.IntEnum):
-    """The options of RFC 7252 (and Block, RFC 7959) that an endpoint must recognise."""
+    """The options of RFC 7252 that an endpoint must recognise, with Block (RFC 7959),
+    OSCORE (RFC 8613) and Echo (RFC 9175)."""
 
     IF_MATCH = 1
     URI_HOST = 3
@@ -66,6 +67,7 @@ class Option(enum.IntEnum):
     OBSERVE = 6
     URI_PORT = 7
     LOCATION_PATH = 8
+    OSCORE = 9
     URI_PATH = 11
     CONTENT_FORMAT = 12
     MAX_AGE = 14
@@ -78,6 +80,7 @@ class Option(enum.IntEnum):
     PROXY_URI = 35
     PROXY_SCHEME = 39
     SIZE1 = 60
+    ECHO = 252
 
 
 def is_critical(number: int) -> bool:
@@ -163,8 +166,13 @@ def encode(message: Message) -> bytes:
         )
     )
     out += message.token
+    _append_options(out, message.options, message.payload)
+    return bytes(out)
+
+
+def _append_options(out: bytearray, options: Iterable[tuple[int, bytes]], payload: bytes) -> None:
     previous = 0
-    for number, value in sorted(message.options, key=lambda option: option[0]):
+    for number, value in sorted(options, key=lambda option: option[0]):
         delta, delta_ext = _extended(number - previous)
         length, length_ext = _extended(len(value))
         out.append(delta << 4 | length)
@@ -172,9 +180,16 @@ def encode(message: Message) -> bytes:
         out += length_ext
         out += value
         previous = number
-    if message.payload:
+    if payload:
         out.append(PAYLOAD_MARKER)
-        out += message.payload
+        out += payload
+
+
+def encode_options(options: Iterable[tuple[int, bytes]], payload: bytes = b"") -> bytes:
+    """Options (delta-encoded, in the order of their numbers) and the payload after its
+    marker: a message's tail, as OSCORE encrypts it (RFC 8613, section 5.3)."""
+    out = bytearray()
+    _append_options(out, options, payload)
     return bytes(out)
 
 
@@ -213,7 +228,18 @@ def decode(data: bytes) -> Message:
         raise ProtocolError("an empty message with a token or content")
     if code_byte >= 224 or 32 <= code_byte < 64:
         raise ProtocolError(f"code {code_text(code_byte)} is reserved")
-    at, number, options = 4 + tkl, 0, []
+    options, payload = _read_options(data, 4 + tkl)
+    return Message(mtype, code_byte, mid, token, options, payload)
+
+
+def decode_options(data: bytes) -> tuple[tuple[tuple[int, bytes], ...], bytes]:
+    """The options and payload of a message's tail (``encode_options``); ``ProtocolError``
+    if it breaks the format."""
+    return _read_options(data, 0)
+
+
+def _read_options(data: bytes, at: int) -> tuple[tuple[tuple[int, bytes], ...], bytes]:
+    number, options = 0, []
     payload = b""
     while at < len(data):
         first = data[at]
@@ -230,7 +256,7 @@ def decode(data: bytes) -> Message:
         number += delta
         options.append((number, data[at : at + length]))
         at += length
-    return Message(mtype, code_byte, mid, token, tuple(options), payload)
+    return tuple(options), payload
 
 
 def unknown_critical(message: Message, known: Iterable[int]) -> int | None:
