@@ -10,6 +10,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 
 from lighting.config.section import Section
+from lighting.errors import ConfigError
 
 
 class CoapConfig(Section):
@@ -26,6 +27,33 @@ class CoapConfig(Section):
     receive_buffer_bytes: int = Field(
         default=4 * 1024 * 1024, ge=65_536, le=1 << 30, description="SO_RCVBUF of the socket"
     )
+    security: Literal["oscore", "insecure"] = Field(
+        default="oscore",
+        description="oscore: every command and uplink protected (RFC 8613); insecure: labs only",
+    )
+    keys: Path | None = Field(
+        default=None, description="the key directory of `lighting keys provision` (oscore)"
+    )
+
+    def key_directory(self) -> Path | None:
+        """The key directory when OSCORE is on, None when the setting says ``insecure``;
+        ``ConfigError`` naming ``[coap]`` when the two settings cannot work together."""
+        if self.security == "insecure":
+            return None
+        if self.stack != "lean":
+            raise ConfigError(
+                'OSCORE runs on the lean stack: stack = "aiocoap" needs security = "insecure"',
+                source="[coap]",
+                key="security",
+            )
+        if self.keys is None:
+            raise ConfigError(
+                'security = "oscore" needs keys = the directory made by `lighting keys '
+                'provision` (or security = "insecure", for a lab)',
+                source="[coap]",
+                key="keys",
+            )
+        return self.keys
 
 
 class DeliveryConfig(Section):
