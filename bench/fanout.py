@@ -61,7 +61,13 @@ def _settings(workdir: Path, port: int, per_cell: int, concurrency: int) -> Sett
     return load_settings(
         None,
         database_url=f"sqlite:///{workdir / 'bench.db'}",
-        coap={"host": "127.0.0.1", "port": port, "ack_timeout_s": 2.0, "max_retransmit": 4},
+        coap={
+            "host": "127.0.0.1",
+            "port": port,
+            "ack_timeout_s": 2.0,
+            "max_retransmit": 4,
+            "security": "insecure",
+        },
         delivery={"per_cell": per_cell, "concurrency": concurrency, "jitter_s": 0.0},
         contact={"missed_reports": 1000},
         control={"enabled": False},  # not needed here; one daemon per directory otherwise

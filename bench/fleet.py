@@ -274,7 +274,7 @@ def _controller_main(workdir: str, port: int, pipe: Connection) -> None:
         settings = load_settings(
             None,
             database_url=f"sqlite:///{workdir}/fleet.db",
-            coap={"host": "127.0.0.1", "port": port},
+            coap={"host": "127.0.0.1", "port": port, "security": "insecure"},
             contact={"missed_reports": 1000},
             control={"enabled": False},
             metrics={"enabled": False},  # no fixed port: benches may run side by side

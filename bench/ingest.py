@@ -49,7 +49,13 @@ async def _run(lamps: int, reports: int, database_url: str) -> dict[str, float |
         metrics={"enabled": False},  # no fixed port or socket: benches may run side by side
         control={"enabled": False},
         database_url=database_url,
-        coap={"host": "127.0.0.1", "port": port, "ack_timeout_s": 2.0, "max_retransmit": 4},
+        coap={
+            "host": "127.0.0.1",
+            "port": port,
+            "ack_timeout_s": 2.0,
+            "max_retransmit": 4,
+            "security": "insecure",
+        },
         contact={"missed_reports": 1000},
     )
     specs = build_fleet(
@@ -97,7 +103,7 @@ async def _run_generated(
         metrics={"enabled": False},  # no fixed port or socket: benches may run side by side
         control={"enabled": False},
         database_url=database_url,
-        coap={"stack": stack, "host": "127.0.0.1", "port": port},
+        coap={"stack": stack, "host": "127.0.0.1", "port": port, "security": "insecure"},
         contact={"missed_reports": 1000},
     )
     async with Controller(settings) as controller:

@@ -50,7 +50,7 @@ async def _ingest(broker: Broker, workdir: Path, lamps: int, reports: int) -> di
         metrics={"enabled": False},  # no fixed port or socket: benches may run side by side
         control={"enabled": False},
         database_url=f"sqlite:///{workdir / 'bench.db'}",
-        coap={"host": "127.0.0.1", "port": free_udp_port()},
+        coap={"host": "127.0.0.1", "port": free_udp_port(), "security": "insecure"},
     )
     config = MqttConfig(enabled=True, host=broker.host, port=broker.port, client_id="bench")
     async with Controller(settings) as controller:

@@ -18,13 +18,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from lighting.config import load_settings
+from lighting.config import Settings, load_settings
 from lighting.controller import Controller, night_of, utc_now
 from lighting.errors import LightingError
 from lighting.faultviews import faults_table
+from lighting.keys import KeyStore, provision
 from lighting.model import FaultKind
 from lighting.views import change_line, lamps_table, plans_table
-from simulator import Simulator, build_fleet
+from simulator import LampSpec, Simulator, build_fleet
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ async def run_demo(
     out = console or Console()
     await asyncio.to_thread(_fresh_dir, data_dir)
     db = data_dir / "citylight.db"
+    keys = data_dir / "keys"
     port = free_udp_port()
     settings = load_settings(
         None,
@@ -77,75 +79,100 @@ async def run_demo(
         control={"socket": str(data_dir / "citylight.sock")},
         metrics={"port": 0},
         contact={"missed_reports": DEMO_MISSED_REPORTS, "check_interval_s": 0.5},
-        coap={"host": "127.0.0.1", "port": port, "ack_timeout_s": 0.3, "max_retransmit": 2},
+        coap={
+            "host": "127.0.0.1",
+            "port": port,
+            "ack_timeout_s": 0.3,
+            "max_retransmit": 2,
+            "security": "oscore",
+            "keys": str(keys),
+        },
         delivery={"concurrency": 64, "max_attempts": 2, "backoff_s": 0.5, "jitter_s": 0.1},
     )
-    tz = settings.site_value.tzinfo
     start = now or utc_now()
+    specs = build_fleet(
+        lamps,
+        zones=list(settings.zones),
+        base_address=base_address,
+        port=port,
+        report_period_s=DEMO_REPORT_PERIOD_S,
+        centre=(settings.site.latitude, settings.site.longitude),
+    )
+    # What `lighting keys provision` does: a key of its own for every lamp (RFC 8613).
+    await asyncio.to_thread(provision, keys, [spec.lamp_id for spec in specs])
     out.rule("[bold]citylight demo")
     out.print(f"controller on coap://127.0.0.1:{port}, database {db}")
-    async with Controller(settings) as controller:
-        specs = build_fleet(
-            lamps,
-            zones=list(settings.zones),
-            base_address=base_address,
-            port=port,
-            report_period_s=DEMO_REPORT_PERIOD_S,
-            centre=(settings.site.latitude, settings.site.longitude),
+    out.print(f"OSCORE: every command and report protected, a key per lamp in {keys}")
+    with KeyStore(keys, "lamps") as lamp_keys:
+        return await _demo(settings, specs, lamp_keys, out, start=start, forever=forever)
+
+
+async def _demo(
+    settings: Settings,
+    specs: list[LampSpec],
+    lamp_keys: KeyStore,
+    out: Console,
+    *,
+    start: datetime,
+    forever: bool,
+) -> int:
+    tz = settings.site_value.tzinfo
+    db = settings.database_url.removeprefix("sqlite:///")
+    async with (
+        Controller(settings) as controller,
+        Simulator(specs, controller.address, keys=lamp_keys) as sim,
+    ):
+        async with asyncio.timeout(30):
+            await sim.wait_registered()
+        zones = {zone: len(controller.registry.in_zone(zone)) for zone in settings.zones}
+        out.print(
+            f"{len(sim)} lamps registered: "
+            + ", ".join(f"{n} in {zone}" for zone, n in zones.items())
         )
-        async with Simulator(specs, controller.address) as sim:
-            async with asyncio.timeout(30):
-                await sim.wait_registered()
-            zones = {zone: len(controller.registry.in_zone(zone)) for zone in settings.zones}
-            out.print(
-                f"{len(sim)} lamps registered: "
-                + ", ".join(f"{n} in {zone}" for zone, n in zones.items())
-            )
 
-            night = night_of(start, settings)
-            plans = controller.plans(night)
-            out.print(plans_table(plans))
+        night = night_of(start, settings)
+        plans = controller.plans(night)
+        out.print(plans_table(plans))
 
-            out.rule("tonight as a time-lapse: each change applied at its planned instant")
-            steps = sorted(
-                (change.at, zone, change.level, plan.program.name)
-                for zone, plan in plans.items()
-                for change in plan.changes
-            )
-            failed_lamp, silent_lamp = specs[0].lamp_id, specs[1].lamp_id
-            for index, (at, zone, level, program) in enumerate(steps):
-                if index == len(steps) // 2:
-                    out.print(
-                        f"[yellow]lamp {failed_lamp}: its LED module fails; "
-                        f"lamp {silent_lamp}: its modem goes silent"
-                    )
-                    sim.inject(failed_lamp, FaultKind.LAMP_FAILURE)
-                    await sim.silence(silent_lamp)
-                change = await controller.apply_level(zone, level, f"program {program}", at)
-                out.print(change_line(change, tz))
+        out.rule("tonight as a time-lapse: each change applied at its planned instant")
+        steps = sorted(
+            (change.at, zone, change.level, plan.program.name)
+            for zone, plan in plans.items()
+            for change in plan.changes
+        )
+        failed_lamp, silent_lamp = specs[0].lamp_id, specs[1].lamp_id
+        for index, (at, zone, level, program) in enumerate(steps):
+            if index == len(steps) // 2:
+                out.print(
+                    f"[yellow]lamp {failed_lamp}: its LED module fails; "
+                    f"lamp {silent_lamp}: its modem goes silent"
+                )
+                sim.inject(failed_lamp, FaultKind.LAMP_FAILURE)
+                await sim.silence(silent_lamp)
+            change = await controller.apply_level(zone, level, f"program {program}", at)
+            out.print(change_line(change, tz))
 
-            out.rule("faults found")
-            if controller.faults is not None:
-                try:
-                    async with asyncio.timeout(DEMO_REPORT_PERIOD_S * (DEMO_MISSED_REPORTS + 4)):
-                        await controller.faults.wait_opened(2)
-                except TimeoutError:
-                    out.print("[red]not every fault was found in time")
-            faults = await controller.store.call(controller.repository.faults)
-            out.print(faults_table(faults, tz))
-            # One report period, so that the lamps have reported the night's last change.
-            await asyncio.sleep(DEMO_REPORT_PERIOD_S * 1.2)
-            records = await controller.store.call(controller.repository.lamps)
-            out.print(lamps_table(records[:6], tz, title=f"6 of {len(records)} lamps"))
-            refused = controller.counters.total("coap.refused")
-            out.print(
-                f"uplinks accepted: {controller.counters.total('coap.accepted')}, "
-                f"refused: {refused}"
-            )
-            out.print(f"see them again: lighting faults --db sqlite:///{db}")
-            if forever:
-                out.rule("running tonight for real (Ctrl-C to stop)")
-                stop = asyncio.Event()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await controller.serve(stop)
-            return len(faults)
+        out.rule("faults found")
+        if controller.faults is not None:
+            try:
+                async with asyncio.timeout(DEMO_REPORT_PERIOD_S * (DEMO_MISSED_REPORTS + 4)):
+                    await controller.faults.wait_opened(2)
+            except TimeoutError:
+                out.print("[red]not every fault was found in time")
+        faults = await controller.store.call(controller.repository.faults)
+        out.print(faults_table(faults, tz))
+        # One report period, so that the lamps have reported the night's last change.
+        await asyncio.sleep(DEMO_REPORT_PERIOD_S * 1.2)
+        records = await controller.store.call(controller.repository.lamps)
+        out.print(lamps_table(records[:6], tz, title=f"6 of {len(records)} lamps"))
+        refused = controller.counters.total("coap.refused")
+        out.print(
+            f"uplinks accepted: {controller.counters.total('coap.accepted')}, refused: {refused}"
+        )
+        out.print(f"see them again: lighting faults --db sqlite:///{db}")
+        if forever:
+            out.rule("running tonight for real (Ctrl-C to stop)")
+            stop = asyncio.Event()
+            with contextlib.suppress(asyncio.CancelledError):
+                await controller.serve(stop)
+        return len(faults)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import json
 import logging
@@ -28,7 +29,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from lighting.const import EXIT_REFUSED, EXIT_USAGE
-from lighting.errors import ProtocolError
+from lighting.errors import ConfigError, ProtocolError
+from lighting.keys import KeyStore
 from lighting.model import FaultKind
 from lighting.protocol.inventory import write_csv, write_geojson
 from simulator.city import City, build_city
@@ -138,13 +140,24 @@ class _Run:
         self.loss: float | None = None
         self.lamp_failure: list[str] = []
         self.silent: list[str] = []
+        self.keys: Path | None = None
 
     async def serve(self) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        keys = KeyStore(self.keys, "lamps") if self.keys is not None else None
+        with keys if keys is not None else contextlib.nullcontext():
+            await self._serve(stop, keys)
+
+    async def _serve(self, stop: asyncio.Event, keys: KeyStore | None) -> None:
         city = self.city
+        if keys is None:
+            err.print(
+                "[yellow]lamps speak plain CoAP (no --keys): for a controller with "
+                '[coap] security = "insecure" only'
+            )
         fleet = Simulator.for_city(
             city,
             self.controller,
@@ -152,6 +165,7 @@ class _Run:
             endpoint=self.endpoint.value,
             run_faults=self.faults,
             freeze_gc=True,  # the process is the fleet's: see simulator.runner
+            keys=keys,
         )
         for lamp_id in [*self.lamp_failure, *self.silent]:
             fleet.targets(lamp=lamp_id)  # refuses a lamp the city does not have
@@ -228,6 +242,10 @@ def sim(
         "127.0.0.1:1883"
     ),
     mqtt_root: Annotated[str, typer.Option(help="MQTT topic root.")] = "citylight",
+    keys: Annotated[
+        Path | None,
+        typer.Option(help="Key directory of `lighting keys provision`: OSCORE (else plain CoAP)."),
+    ] = None,
 ) -> None:
     """Run a simulated city of lamps, each a CoAP endpoint on its own loopback address."""
     if ctx.invoked_subcommand is not None:
@@ -258,8 +276,12 @@ def sim(
     run = _Run(city, (host, ctl_port), options, endpoint, faults, control)
     run.latency, run.loss = latency, loss
     run.lamp_failure, run.silent = lamp_failure or [], silent or []
+    run.keys = keys
     try:
         asyncio.run(run.serve())
+    except ConfigError as error:
+        err.print(f"[red]{escape(str(error))}")
+        raise typer.Exit(EXIT_USAGE) from error
     except FleetError as error:
         err.print(f"[red]{escape(str(error))}")
         raise typer.Exit(EXIT_USAGE) from error

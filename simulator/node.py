@@ -42,6 +42,13 @@ from lighting.protocol import (
 )
 from lighting.protocol import coapwire as coap
 from lighting.protocol.coapwire import Message, Option, Type
+from lighting.protocol.oscore import (
+    EchoRequiredError,
+    OscoreError,
+    SecurityContext,
+    echo_challenge,
+    oscore_option,
+)
 from lighting.protocol.topics import UplinkKind
 from simulator.endpoint import Endpoint
 from simulator.faults import Effect, Power, SimFault, apply_fault
@@ -152,6 +159,7 @@ class LampNode:
         "queued",
         "refused",
         "report_due",
+        "security",
         "timer",
         "uplink_timeout_s",
         "uplinks_failed",
@@ -195,6 +203,8 @@ class LampNode:
         self.uplink_timeout_s = UPLINK_TIMEOUT_S
         self.refused = 0
         self.uplinks_failed = 0
+        self.security: SecurityContext | None = None
+        """The lamp's OSCORE context: set, every request and uplink is protected."""
 
     # -- identity and waiting ----------------------------------------------------------------
 
@@ -374,7 +384,10 @@ class LampNode:
                 self._send(seen.data, remote, response=True)  # a duplicate: same answer
                 return
         try:
-            code, payload, options = self._render(request)
+            if self.security is None:
+                code, payload, options = self._render(request)
+            else:
+                code, payload, options = self._render_protected(self.security, request)
         except ProtocolError as err:  # a Uri-Path that is not UTF-8, an oversized integer
             self.refused += 1
             code, payload, options = coap.BAD_REQUEST, err.reason.encode(), []
@@ -412,6 +425,33 @@ class LampNode:
                 return coap.METHOD_NOT_ALLOWED, b"GET the links", []
             return self._content(request, _LINK_FORMAT, _LINKS)
         return coap.NOT_FOUND, b"", []
+
+    def _render_protected(
+        self, context: SecurityContext, request: Message
+    ) -> tuple[int, bytes, list[tuple[int, bytes]]]:
+        """Serve an OSCORE request: opened, rendered, the answer protected. A request that
+        is not protected gets 4.01 (but for discovery), as does one that does not open."""
+        if oscore_option(request.options) is None:
+            if request.code == coap.GET and request.uri_path == _WELL_KNOWN:
+                return self._render(request)
+            self.refused += 1
+            return coap.UNAUTHORIZED, b"OSCORE is required", []
+        try:
+            inner = context.unprotect_request(request.options, request.payload)
+        except EchoRequiredError as err:
+            sealed = context.protect_response(
+                err.request_id, coap.UNAUTHORIZED, ((Option.ECHO, err.echo),)
+            )
+            return sealed.code, sealed.payload, list(sealed.options)
+        except OscoreError as err:
+            self.refused += 1
+            return coap.code(*map(int, err.code.split("."))), err.reason.encode(), []
+        message = Message(
+            request.mtype, inner.code, request.mid, request.token, inner.options, inner.payload
+        )
+        code, payload, options = self._render(message)
+        sealed = context.protect_response(inner.request_id, code, options, payload)
+        return sealed.code, sealed.payload, list(sealed.options)
 
     def _state_payload(self) -> bytes:
         # A read does not consume an uplink sequence number.
@@ -458,13 +498,48 @@ class LampNode:
     # -- uplinks ----------------------------------------------------------------------------
 
     async def _uplink(self, path: tuple[str, ...], payload: bytes) -> Message | None:
-        """POST ``payload`` to the controller's ``path``; its answer, or None."""
+        """POST ``payload`` to the controller's ``path``; its answer, or None. Protected
+        when the lamp has a security context: the answer is then the controller's inner
+        response, after one repetition with Echo if the controller asked for it."""
+        context = self.security
+        if context is None:
+            return await self._exchange(coap.POST, _uplink_options(path), payload)
+        options = _uplink_options(path)
+        for attempt in range(2):
+            try:
+                sealed = context.protect_request(coap.POST, options, payload)
+            except OscoreError:
+                log.exception("%s: cannot protect an uplink", self.spec.lamp_id)
+                return None
+            answer = await self._exchange(sealed.code, sealed.options, sealed.payload)
+            if answer is None or oscore_option(answer.options) is None:
+                return answer  # lost, or refused before any protection (4.01, 4.02)
+            try:
+                inner = context.unprotect_response(
+                    sealed.request_id, answer.options, answer.payload
+                )
+            except OscoreError as err:
+                self.refused += 1
+                log.warning("%s: a response that %s", self.spec.lamp_id, err.reason)
+                return None
+            echo = echo_challenge(inner)
+            if echo is None or attempt:
+                return Message(
+                    answer.mtype, inner.code, answer.mid, answer.token, inner.options, inner.payload
+                )
+            options = (*options, (Option.ECHO, echo))
+        return None
+
+    async def _exchange(
+        self, method: int, options: tuple[tuple[int, bytes], ...], payload: bytes
+    ) -> Message | None:
+        """One confirmable request to the controller, retransmitted until answered."""
         if not self.online:
             return None
         loop = asyncio.get_running_loop()
         mid = self._next_mid()
         token = mid.to_bytes(2, "big") + self._rng.getrandbits(16).to_bytes(2, "big")
-        data = coap.encode(Message(Type.CON, coap.POST, mid, token, _uplink_options(path), payload))
+        data = coap.encode(Message(Type.CON, method, mid, token, options, payload))
         now = self.clock()
         timeout = ACK_TIMEOUT_S * self._rng.uniform(1.0, ACK_RANDOM_FACTOR)
         exchange = _Exchange(
@@ -479,7 +554,7 @@ class LampNode:
         answer = await exchange.future
         if answer is None:
             self.uplinks_failed += 1
-            log.debug("%s: uplink to %s unanswered", self.spec.lamp_id, path)
+            log.debug("%s: uplink unanswered", self.spec.lamp_id)
             return None
         self.lamp.heard(self.clock())
         return answer
@@ -546,9 +621,14 @@ class LampNode:
     def _fire(self, path: tuple[str, ...], payload: bytes) -> None:
         """Send one confirmable POST and forget it (a last gasp: the node is going dark)."""
         mid = self._next_mid()
-        message = Message(
-            Type.CON, coap.POST, mid, mid.to_bytes(2, "big"), _uplink_options(path), payload
-        )
+        method, options = coap.POST, _uplink_options(path)
+        if self.security is not None:
+            try:
+                sealed = self.security.protect_request(method, options, payload)
+            except OscoreError:
+                return
+            method, options, payload = sealed.code, sealed.options, sealed.payload
+        message = Message(Type.CON, method, mid, mid.to_bytes(2, "big"), options, payload)
         self._send(coap.encode(message), self.controller)
 
     async def register(self) -> bool:

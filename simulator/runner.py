@@ -31,6 +31,7 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Literal, Self
 
+from lighting.keys import KeyStore
 from lighting.model import FaultKind
 from simulator.city import City, PlannedFault
 from simulator.endpoint import WILDCARD, Endpoint
@@ -100,6 +101,7 @@ class Simulator(FleetHooks):
         workers: int = UPLINK_WORKERS,
         uplink_timeout_s: float | None = None,
         freeze_gc: bool = False,
+        keys: KeyStore | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         rng = random.Random(seed)
@@ -132,6 +134,8 @@ class Simulator(FleetHooks):
         if uplink_timeout_s is not None:
             for node in self.nodes.values():
                 node.uplink_timeout_s = uplink_timeout_s
+        if keys is not None:
+            self._secure(keys)
         self.faults = tuple(faults)
         self.startup_spread_s = startup_spread_s
         self._workers = max(1, min(workers, len(self.nodes)))
@@ -145,6 +149,17 @@ class Simulator(FleetHooks):
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
 
+    def _secure(self, keys: KeyStore) -> None:
+        """Give every lamp its OSCORE context (``FleetError`` if some have none)."""
+        missing = [lamp_id for lamp_id in self.nodes if lamp_id not in keys.by_lamp]
+        if missing:
+            raise FleetError(
+                f"{len(missing)} lamps have no OSCORE key (the first: {missing[0]}): "
+                "`lighting keys provision` them with the city's inventory"
+            )
+        for lamp_id, node in self.nodes.items():
+            node.security = keys.by_lamp[lamp_id]
+
     @classmethod
     def for_city(
         cls,
@@ -156,6 +171,7 @@ class Simulator(FleetHooks):
         run_faults: bool = True,
         uplink_timeout_s: float | None = None,
         freeze_gc: bool = False,
+        keys: KeyStore | None = None,
     ) -> Simulator:
         """The fleet of ``city``: its cells (coverage classes) and, unless told otherwise,
         its planned faults."""
@@ -170,6 +186,7 @@ class Simulator(FleetHooks):
             endpoint=endpoint,
             uplink_timeout_s=uplink_timeout_s,
             freeze_gc=freeze_gc,
+            keys=keys,
         )
 
     def __getitem__(self, lamp_id: str) -> LampNode:

@@ -50,7 +50,13 @@ def coap_port() -> int:
 
 def make_settings(db_url: str, port: int, **overrides: Any) -> Settings:
     """Settings for a test: quick CoAP retransmissions (an attempt ends within ~3 s)."""
-    coap = {"host": "127.0.0.1", "port": port, "ack_timeout_s": 0.3, "max_retransmit": 2}
+    coap = {
+        "host": "127.0.0.1",
+        "port": port,
+        "ack_timeout_s": 0.3,
+        "max_retransmit": 2,
+        "security": "insecure",  # tests/transports/test_oscore.py runs it secured
+    }
     overrides.setdefault("control", {"enabled": False})
     overrides.setdefault("metrics", {"enabled": False})
     return load_settings(None, database_url=db_url, coap=coap, **overrides)

@@ -39,6 +39,7 @@ import pytest
 
 from lighting.client import ControlClient
 from lighting.const import ACKNOWLEDGED, PENDING
+from lighting.keys import KeyStore, provision
 from simulator import LampNode, LampSpec, Simulator, build_fleet
 from tests.conftest import free_udp_port
 
@@ -164,6 +165,8 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
         "CITYLIGHT_DELIVERY__BACKOFF_MAX_S": "1",
         "CITYLIGHT_DELIVERY__MAX_ATTEMPTS": "10",
         "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+        # Secured: the restart after the kill must also recover its replay windows (Echo).
+        "CITYLIGHT_COAP__KEYS": str(tmp_path / "keys"),
     }
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:
         manager.bind(env["NOTIFY_SOCKET"])
@@ -229,10 +232,30 @@ async def test_a_change_survives_sigkill_and_no_acknowledged_report_is_lost(
         LAMPS, zones=ZONES, base_address=lamp_base, port=free_udp_port(), report_period_s=1
     )
     reporters = _reporters(lamp_base, controller)
+    keys = Path(daemon.env["CITYLIGHT_COAP__KEYS"])
+    provision(keys, [s.lamp_id for s in specs] + [r.node.spec.lamp_id for r in reporters])
+    await daemon.start()
+    lamp_keys = KeyStore(keys, "lamps")
+    with lamp_keys:
+        for reporter in reporters:
+            reporter.node.security = lamp_keys.by_lamp[reporter.node.spec.lamp_id]
+        await _sigkill_mid_change(
+            daemon, db, controller=controller, specs=specs, reporters=reporters, lamp_keys=lamp_keys
+        )
+
+
+async def _sigkill_mid_change(
+    daemon: Daemon,
+    db: Path,
+    *,
+    controller: tuple[str, int],
+    specs: list[LampSpec],
+    reporters: list[Reporter],
+    lamp_keys: KeyStore,
+) -> None:
     stop_reporting = asyncio.Event()
     reporting: list[asyncio.Task[None]] = []
-    await daemon.start()
-    async with Simulator(specs, controller) as sim:
+    async with Simulator(specs, controller, keys=lamp_keys) as sim:
         lamps = [*sim.nodes.values(), *(reporter.node for reporter in reporters)]
         try:
             async with asyncio.timeout(WAIT_S):

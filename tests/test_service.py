@@ -13,6 +13,7 @@ import socket
 import sys
 from pathlib import Path
 
+from lighting.keys import provision
 from lighting.service import ServiceManager
 from tests.conftest import free_udp_port
 
@@ -45,7 +46,9 @@ async def test_the_daemon_runs_under_a_service_manager_and_stops_on_sigterm(
             "CITYLIGHT_COAP__PORT": str(free_udp_port()),
             "CITYLIGHT_CONTROL__SOCKET": str(tmp_path / "c.sock"),
             "CITYLIGHT_METRICS__PORT": "0",
+            "CITYLIGHT_COAP__KEYS": str(tmp_path / "keys"),
         }
+        provision(tmp_path / "keys", ["L1"])
         daemon = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -39,6 +39,7 @@ from lighting.controller.ingest import Ingest, ReportWriter, lamp_notice
 from lighting.controller.operator import OperatorDesk
 from lighting.controller.registry import LampEntry, Registry
 from lighting.controller.scheduling import NightScheduler
+from lighting.keys import KeyStore
 from lighting.metrics import Counters
 from lighting.model import FaultKind
 from lighting.storage import ChangeRecord, Repository, Store
@@ -48,6 +49,10 @@ from schedules import NightPlan, change_in_force, level_at, plan_zones
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 30
+INSECURE = (
+    'CoAP without OSCORE ([coap] security = "insecure"): anyone who reaches the controller '
+    "can report as any lamp, and anyone who reaches a lamp can switch it. For labs only."
+)
 SEND_DRAIN_S = 10
 """How long a normal stop waits for the commands on the air (those left stay pending)."""
 """How long shutdown waits for uplinks in hand to be stored."""
@@ -100,6 +105,28 @@ class Controller:
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    async def _coap_transport(self) -> CoapTransport | LeanCoapTransport:
+        """The CoAP transport the settings ask for, with the lamps' keys unless ``insecure``;
+        the key store closes (writing its state) after the transport."""
+        coap = self.settings.coap
+        directory = coap.key_directory()
+        common: dict[str, Any] = {
+            "ack_timeout_s": coap.ack_timeout_s,
+            "max_retransmit": coap.max_retransmit,
+            "receive_buffer_bytes": coap.receive_buffer_bytes,
+        }
+        if coap.stack == "aiocoap":
+            log.warning(INSECURE)
+            return CoapTransport((coap.host, coap.port), self.counters, **common)
+        keys: KeyStore | None = None
+        if directory is None:
+            log.warning(INSECURE)
+        else:
+            keys = KeyStore(directory, "controller")
+            await asyncio.to_thread(keys.open)
+            self._stack.callback(keys.close)
+        return LeanCoapTransport((coap.host, coap.port), self.counters, keys=keys, **common)
+
     async def __aenter__(self) -> Self:
         settings = self.settings
         # A calendar with validation errors is refused (ConfigError) before anything opens.
@@ -125,14 +152,7 @@ class Controller:
                 buffer=settings.ingest.buffer,
                 counters=self.counters,
             )
-            stack = LeanCoapTransport if settings.coap.stack == "lean" else CoapTransport
-            transport = stack(
-                (settings.coap.host, settings.coap.port),
-                self.counters,
-                ack_timeout_s=settings.coap.ack_timeout_s,
-                max_retransmit=settings.coap.max_retransmit,
-                receive_buffer_bytes=settings.coap.receive_buffer_bytes,
-            )
+            transport = await self._coap_transport()
             self.delivery = DeliveryEngine(
                 transport,
                 store,

@@ -73,6 +73,8 @@ class Reply:
     code: int
     payload: bytes = b""
     content_format: int | None = None
+    options: tuple[tuple[int, bytes], ...] = ()
+    """Further options of the response (an OSCORE-protected one carries its OSCORE option)."""
 
 
 Serve = Callable[[Message, Address], Awaitable[Reply]]
@@ -349,9 +351,9 @@ class LeanEndpoint(asyncio.DatagramProtocol):
         self._answer(message, address, reply)
 
     def _answer(self, request: Message, address: Address, reply: Reply) -> None:
-        options: tuple[tuple[int, bytes], ...] = ()
+        options = reply.options
         if reply.content_format is not None:
-            options = ((Option.CONTENT_FORMAT, encode_uint(reply.content_format)),)
+            options += ((Option.CONTENT_FORMAT, encode_uint(reply.content_format)),)
         if request.mtype is Type.CON:
             response = Message(
                 Type.ACK, reply.code, request.mid, request.token, options, reply.payload
@@ -378,20 +380,22 @@ class LeanEndpoint(asyncio.DatagramProtocol):
         payload: bytes = b"",
         *,
         content_format: int | None = None,
+        options: Sequence[tuple[int, bytes]] = (),
     ) -> Message:
-        """Send a confirmable request to ``address`` and return its response;
-        ``ExchangeError`` when none comes within MAX_TRANSMIT_WAIT or the peer resets it."""
+        """Send a confirmable request to ``address`` (with ``options`` besides its path and
+        content format) and return its response; ``ExchangeError`` when none comes within
+        MAX_TRANSMIT_WAIT or the peer resets it."""
         if not self.is_open:
             raise ExchangeError("the endpoint is closed")
         mid, token = self._next_mid(), self._next_token()
         while mid in self._by_mid:  # 65,536 exchanges in flight at once: wait for a free id
             await asyncio.sleep(0.01)
             mid = self._next_mid()
-        options = path_options(path)
+        all_options = path_options(path) + tuple(options)
         if content_format is not None:
-            options += ((Option.CONTENT_FORMAT, encode_uint(content_format)),)
+            all_options += ((Option.CONTENT_FORMAT, encode_uint(content_format)),)
         exchange = _Exchange(self._loop.create_future(), address, mid, token)
-        exchange.datagram = encode(Message(Type.CON, code, mid, token, options, payload))
+        exchange.datagram = encode(Message(Type.CON, code, mid, token, all_options, payload))
         exchange.timeout = self.ack_timeout_s * self._random.uniform(1.0, 1.5)
         self._by_mid[mid] = exchange
         self._by_token[token] = exchange

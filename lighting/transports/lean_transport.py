@@ -4,6 +4,18 @@ The same contract as ``CoapTransport`` (aiocoap): it serves ``/reg``, ``/report`
 ``/fault`` (through ``Uplinks``, so answers and counters are the same) and
 ``/.well-known/core``, and sends each command as a confirmable PUT to the lamp's ``/cmd``.
 One socket for the whole city; see ``lighting.transports.lean`` for why it exists.
+
+With a key store (``[coap] security = "oscore"``), every uplink and command is an OSCORE
+message (RFC 8613, ``lighting.protocol.oscore``) under the lamp's own security context:
+
+- a request that is not protected is answered 4.01 (``coap.refused.oscore.unprotected``),
+  except a GET of ``/.well-known/core``; one that does not authenticate, under a kid no
+  lamp has, or replayed, 4.01 as well (``coap.refused.oscore.<why>``), unprotected since
+  it cannot be protected for a sender we cannot trust;
+- an authentic uplink about another lamp is refused 4.03 (``Uplinks.impersonation``);
+- after a restart without a clean close, a lamp's first request gets a protected 4.01 with
+  an Echo option, and is taken when repeated with it (``coap.oscore.echo``);
+- a command answered 4.01 with Echo by a lamp that restarted is sent once more with it.
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ from types import TracebackType
 from typing import Self
 
 from lighting.errors import DeliveryError, EndpointError, ProtocolError
+from lighting.keys import KeyStore
 from lighting.metrics import Counters
 from lighting.model import Ack, Command
 from lighting.protocol import (
@@ -24,6 +37,7 @@ from lighting.protocol import (
     encode_command,
 )
 from lighting.protocol.coapwire import (
+    BAD_OPTION,
     CONTENT,
     GET,
     INTERNAL_SERVER_ERROR,
@@ -31,10 +45,22 @@ from lighting.protocol.coapwire import (
     NOT_FOUND,
     POST,
     PUT,
+    UNAUTHORIZED,
     Message,
     Option,
+    bad_option,
     code,
     code_text,
+    encode_uint,
+    path_options,
+)
+from lighting.protocol.oscore import (
+    EchoRequiredError,
+    OscoreError,
+    RequestId,
+    SecurityContext,
+    echo_challenge,
+    oscore_option,
 )
 from lighting.transports.base import Target, UplinkHandler, read_ack
 from lighting.transports.lean import UNDERSTOOD, Address, ExchangeError, LeanEndpoint, Reply
@@ -47,11 +73,27 @@ DRAIN_TIMEOUT_S = 5.0
 LINK_FORMAT = 40
 WELL_KNOWN_CORE = (".well-known", "core")
 REPORT_PATH = tuple(CONTROLLER_REPORT)
+CBOR_FORMAT = encode_uint(CONTENT_FORMAT_CBOR)
+INNER_UNDERSTOOD = UNDERSTOOD | {Option.BLOCK1, Option.ECHO}
+"""The critical options an OSCORE request may carry inside (the outer ones are checked by
+the endpoint)."""
 
 
 def link_format(paths: list[tuple[str, ...]]) -> bytes:
     """``/.well-known/core`` (RFC 6690) for ``paths``."""
     return ",".join(f"</{'/'.join(path)}>" for path in paths).encode()
+
+
+def _sealed(
+    context: SecurityContext,
+    request_id: RequestId,
+    status: int,
+    options: tuple[tuple[int, bytes], ...],
+    payload: bytes = b"",
+) -> Reply:
+    """A response protected under ``context`` for the request ``request_id``."""
+    sealed = context.protect_response(request_id, status, options, payload)
+    return Reply(sealed.code, sealed.payload, options=sealed.options)
 
 
 class LeanCoapTransport:
@@ -66,8 +108,11 @@ class LeanCoapTransport:
         ack_timeout_s: float = 2.0,
         max_retransmit: int = 4,
         receive_buffer_bytes: int = 4 * 1024 * 1024,
+        keys: KeyStore | None = None,
     ) -> None:
         self.bind = bind
+        self.keys = keys
+        """The lamps' security contexts (OSCORE); None: plain CoAP (``insecure``)."""
         self.counters = counters
         self.handler = handler
         self.ack_timeout_s = ack_timeout_s
@@ -89,7 +134,8 @@ class LeanCoapTransport:
             serve_batch=self._serve_batch,
             ack_timeout_s=self.ack_timeout_s,
             max_retransmit=self.max_retransmit,
-            understood=UNDERSTOOD | {Option.BLOCK1},
+            understood=UNDERSTOOD
+            | ({Option.BLOCK1, Option.OSCORE} if self.keys else {Option.BLOCK1}),
         )
         try:
             endpoint.open(self.bind)
@@ -121,7 +167,7 @@ class LeanCoapTransport:
             log.warning("closing with %d uplinks still being handled", busy)
         await endpoint.close()
 
-    async def _serve(self, request: Message, source: Address) -> Reply:
+    async def _serve(self, request: Message, source: Address, sender: str | None = None) -> Reply:
         path = request.uri_path
         if path == WELL_KNOWN_CORE:
             if request.code != GET:
@@ -138,16 +184,89 @@ class LeanCoapTransport:
             too_large = f"a block-wise payload exceeds {MAX_PAYLOAD} bytes"
             answer = self._uplinks.refuse(name, ProtocolError(too_large, code="4.13"))
         else:
-            answer = await self._uplinks.take(name, request.payload, request.content_format, source)
+            answer = await self._uplinks.take(
+                name, request.payload, request.content_format, source, sender
+            )
         return Reply(code(answer.klass, answer.detail), answer.reason.encode())
 
     async def _serve_batch(self, batch: list[tuple[Message, Address]]) -> list[Reply]:
+        if self.keys is None:
+            return await self._serve_plain([(request, source, None) for request, source in batch])
+        return await self._serve_protected(self.keys, batch)
+
+    async def _serve_protected(
+        self, keys: KeyStore, batch: list[tuple[Message, Address]]
+    ) -> list[Reply]:
+        """Open each protected request, serve what opened as one burst, protect the replies."""
+        replies: list[Reply] = [Reply(INTERNAL_SERVER_ERROR)] * len(batch)
+        opened: list[tuple[Message, Address, str | None]] = []
+        places: list[tuple[int, SecurityContext | None, RequestId | None]] = []
+        for index, (request, source) in enumerate(batch):
+            if (
+                request.code == GET
+                and oscore_option(request.options) is None
+                and request.uri_path == WELL_KNOWN_CORE
+            ):
+                opened.append((request, source, None))  # discovery stays open
+                places.append((index, None, None))
+                continue
+            result = self._open(keys, request, source)
+            if isinstance(result, Reply):
+                replies[index] = result
+                continue
+            message, context, request_id, lamp_id = result
+            opened.append((message, source, lamp_id))
+            places.append((index, context, request_id))
+        answers = await self._serve_plain(opened)
+        for (index, sealer, opened_id), reply in zip(places, answers, strict=True):
+            if sealer is None or opened_id is None:
+                replies[index] = reply
+                continue
+            options: tuple[tuple[int, bytes], ...] = reply.options
+            if reply.content_format is not None:
+                options += ((Option.CONTENT_FORMAT, encode_uint(reply.content_format)),)
+            replies[index] = _sealed(sealer, opened_id, reply.code, options, reply.payload)
+        return replies
+
+    def _open(
+        self, keys: KeyStore, request: Message, source: Address
+    ) -> Reply | tuple[Message, SecurityContext, RequestId, str]:
+        """The request as its lamp wrote it, or the reply that refuses it."""
+        try:
+            kid, context = keys.context_for(request.options)
+        except OscoreError as err:
+            return self._refused(err, source)
+        try:
+            inner = context.unprotect_request(request.options, request.payload)
+        except EchoRequiredError as err:
+            self.counters.incr("coap.oscore.echo")
+            return _sealed(context, err.request_id, UNAUTHORIZED, ((Option.ECHO, err.echo),))
+        except OscoreError as err:
+            return self._refused(err, source)
+        message = Message(
+            request.mtype, inner.code, request.mid, request.token, inner.options, inner.payload
+        )
+        bad = bad_option(message, INNER_UNDERSTOOD)
+        if bad is not None:
+            self.counters.incr("coap.refused.bad-option")
+            return _sealed(context, inner.request_id, BAD_OPTION, (), f"option {bad}".encode())
+        return message, context, inner.request_id, keys.lamp_of[kid]
+
+    def _refused(self, err: OscoreError, source: Address) -> Reply:
+        """Not protected, or not for us: an unprotected answer (none can be trusted)."""
+        self.counters.incr(f"coap.refused.oscore.{err.why}")
+        log.debug("refused a request from %s:%d: %s", *source, err.reason)
+        klass, detail = err.code.split(".")
+        return Reply(code(int(klass), int(detail)), err.reason.encode())
+
+    async def _serve_plain(self, batch: list[tuple[Message, Address, str | None]]) -> list[Reply]:
         """A burst of requests: the reports in it taken as one submission (stored in one
-        batch, answered once committed), anything else served on its own, all at once."""
+        batch, answered once committed), anything else served on its own, all at once.
+        The third of each is the lamp OSCORE authenticated (None: not protected)."""
         uplinks = self._uplinks
         reports: list[int] = []
         others: list[int] = []
-        for index, (request, _) in enumerate(batch):
+        for index, (request, _, _) in enumerate(batch):
             if (
                 uplinks is not None
                 and request.code == POST
@@ -163,14 +282,17 @@ class LeanCoapTransport:
             if uplinks is None or not reports:
                 return
             answers = await uplinks.take_reports(
-                [(batch[i][0].payload, batch[i][0].content_format, batch[i][1]) for i in reports]
+                [
+                    (batch[i][0].payload, batch[i][0].content_format, batch[i][1], batch[i][2])
+                    for i in reports
+                ]
             )
             for index, answer in zip(reports, answers, strict=True):
                 replies[index] = Reply(code(answer.klass, answer.detail), answer.reason.encode())
 
         async def serve(index: int) -> None:
-            request, source = batch[index]
-            replies[index] = await self._serve(request, source)
+            request, source, sender = batch[index]
+            replies[index] = await self._serve(request, source, sender)
 
         await asyncio.gather(take_reports(), *(serve(index) for index in others))
         return replies
@@ -180,6 +302,8 @@ class LeanCoapTransport:
         endpoint = self._endpoint
         if endpoint is None:
             raise DeliveryError(target.lamp_id, "the CoAP transport is closed")
+        if self.keys is not None:
+            return await self._send_protected(endpoint, self.keys, target, command)
         try:
             response = await endpoint.request(
                 (target.address, target.port),
@@ -198,4 +322,53 @@ class LeanCoapTransport:
             64 <= response.code < 128,
             code_text(response.code),
             response.payload,
+        )
+
+    async def _send_protected(
+        self, endpoint: LeanEndpoint, keys: KeyStore, target: Target, command: Command
+    ) -> Ack:
+        """The command as an OSCORE request under the lamp's context; once more with Echo
+        if the lamp asks for it (it restarted and lost its replay window)."""
+        lamp_id = target.lamp_id
+        context = keys.by_lamp.get(lamp_id)
+        if context is None:
+            raise DeliveryError(lamp_id, "no OSCORE key for this lamp: `lighting keys provision`")
+        options = (*path_options(LAMP_COMMAND), (Option.CONTENT_FORMAT, CBOR_FORMAT))
+        payload = encode_command(command)
+        for attempt in range(2):
+            try:
+                sealed = context.protect_request(PUT, options, payload)
+                response = await endpoint.request(
+                    (target.address, target.port),
+                    sealed.code,
+                    (),
+                    sealed.payload,
+                    options=sealed.options,
+                )
+            except OscoreError as err:
+                raise DeliveryError(lamp_id, f"cannot protect the command: {err.reason}") from err
+            except ExchangeError as err:
+                raise DeliveryError(lamp_id, str(err)) from err
+            except OSError as err:
+                raise DeliveryError(lamp_id, f"network error: {err}") from err
+            if oscore_option(response.options) is None:
+                self.counters.incr("coap.oscore.refused-by-lamp")
+                reason = response.payload.decode(errors="replace")
+                raise DeliveryError(
+                    lamp_id, f"refused with {code_text(response.code)} (not protected): {reason}"
+                )
+            try:
+                inner = context.unprotect_response(
+                    sealed.request_id, response.options, response.payload
+                )
+            except OscoreError as err:
+                self.counters.incr(f"coap.refused.oscore.response-{err.why}")
+                raise DeliveryError(lamp_id, f"a response that {err.reason}") from err
+            echo = echo_challenge(inner)
+            if echo is None or attempt:
+                break
+            self.counters.incr("coap.oscore.echo-answered")
+            options = (*options, (Option.ECHO, echo))
+        return read_ack(
+            target, command, 64 <= inner.code < 128, code_text(inner.code), inner.payload
         )

@@ -3,9 +3,11 @@
 Both CoAP transports (aiocoap's in ``coap.py``, the lean one in ``lean.py``) hand a request
 on one of the controller's resources to ``Uplinks.take``: it checks the content format,
 decodes the payload, hands the value to the controller, and says which response code the
-lamp gets, counting each outcome. Errors are translated here: payloads that break the
-protocol get 4.00 (4.13 when too large, 4.15 for another content format) with the reason as
-diagnostic payload, reports from unknown lamps 4.04, a controller that cannot store 5.03.
+lamp gets, counting each outcome. When OSCORE authenticated the sender, an uplink about
+another lamp is refused 4.03 (``coap.refused.<name>.impersonation``). Errors are translated
+here: payloads that break the protocol get 4.00 (4.13 when too large, 4.15 for another
+content format) with the reason as diagnostic payload, reports from unknown lamps 4.04, a
+controller that cannot store 5.03.
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ class Answer:
 
 
 ACCEPTED = Answer("2.04")
+_DECODERS: dict[str, Callable[[bytes], Any]] = {
+    "registration": decode_registration,
+    "report": decode_report,
+    "fault": decode_fault,
+}
 
 
 class Gate:
@@ -103,19 +110,19 @@ class Uplinks:
         self._counters = counters
         self._gate = gate
 
-        async def registration(payload: bytes, source: tuple[str, int]) -> str:
-            new = await handler.on_registration(decode_registration(payload), *source)
+        async def registration(value: Any, source: tuple[str, int]) -> str:
+            new = await handler.on_registration(value, *source)
             return "2.01" if new else "2.04"
 
-        async def report(payload: bytes, source: tuple[str, int]) -> str:
-            await handler.on_report(decode_report(payload))
+        async def report(value: Any, source: tuple[str, int]) -> str:
+            await handler.on_report(value)
             return "2.04"
 
-        async def fault(payload: bytes, source: tuple[str, int]) -> str:
-            await handler.on_fault(decode_fault(payload))
+        async def fault(value: Any, source: tuple[str, int]) -> str:
+            await handler.on_fault(value)
             return "2.04"
 
-        self._takers: dict[str, Callable[[bytes, tuple[str, int]], Awaitable[str]]] = {
+        self._takers: dict[str, Callable[[Any, tuple[str, int]], Awaitable[str]]] = {
             "registration": registration,
             "report": report,
             "fault": fault,
@@ -126,22 +133,34 @@ class Uplinks:
         self._counters.incr(f"coap.refused.{name}.bad-payload")
         return Answer(err.code, err.reason)
 
+    def impersonation(self, name: str, sender: str, claimed: str) -> Answer:
+        """Refuse an uplink whose sender (authenticated by OSCORE) speaks for another lamp."""
+        self._counters.incr(f"coap.refused.{name}.impersonation")
+        log.warning("lamp %s sent a %s in the name of lamp %s: refused", sender, name, claimed)
+        return Answer("4.03", f"authenticated as {sender}, not {claimed}")
+
     async def take(
-        self, name: str, payload: bytes, content_format: int | None, source: tuple[str, int]
+        self,
+        name: str,
+        payload: bytes,
+        content_format: int | None,
+        source: tuple[str, int],
+        sender: str | None = None,
     ) -> Answer:
-        """Take one uplink named ``name`` (a value of ``ROUTES``) from ``source``."""
+        """Take one uplink named ``name`` (a value of ``ROUTES``) from ``source``; from the
+        lamp ``sender`` when OSCORE authenticated it, which must be the lamp it is about."""
         if not self._gate.enter():
             return Answer("5.03", "the controller is shutting down")
         try:
-            return await self._take(name, payload, content_format, source)
+            return await self._take(name, payload, content_format, source, sender)
         finally:
             self._gate.leave()
 
     async def take_reports(
-        self, reports: list[tuple[bytes, int | None, tuple[str, int]]]
+        self, reports: list[tuple[bytes, int | None, tuple[str, int], str | None]]
     ) -> list[Answer]:
-        """Take a burst of reports (payload, content format, source) at once: one
-        submission to the controller, one answer each, as ``take`` would give it."""
+        """Take a burst of reports (payload, content format, source, authenticated sender)
+        at once: one submission to the controller, one answer each, as ``take`` gives it."""
         if not self._gate.enter():
             return [Answer("5.03", "the controller is shutting down")] * len(reports)
         try:
@@ -150,19 +169,23 @@ class Uplinks:
             self._gate.leave()
 
     async def _take_reports(
-        self, reports: list[tuple[bytes, int | None, tuple[str, int]]]
+        self, reports: list[tuple[bytes, int | None, tuple[str, int], str | None]]
     ) -> list[Answer]:
         answers: list[Answer | None] = [None] * len(reports)
         decoded: list[StateReport] = []
         places: list[int] = []
-        for index, (payload, content_format, source) in enumerate(reports):
+        for index, (payload, content_format, source, sender) in enumerate(reports):
             try:
                 _check_format(content_format)
-                decoded.append(decode_report(payload))
+                report = decode_report(payload)
             except ProtocolError as err:
                 log.debug("refused report from %s:%d: %s", *source, err.reason)
                 answers[index] = self.refuse("report", err)
                 continue
+            if sender is not None and report.lamp_id != sender:
+                answers[index] = self.impersonation("report", sender, report.lamp_id)
+                continue
+            decoded.append(report)
             places.append(index)
         if decoded:
             refused: Sequence[Exception | None]
@@ -187,12 +210,20 @@ class Uplinks:
         return [answer if answer is not None else ACCEPTED for answer in answers]
 
     async def _take(
-        self, name: str, payload: bytes, content_format: int | None, source: tuple[str, int]
+        self,
+        name: str,
+        payload: bytes,
+        content_format: int | None,
+        source: tuple[str, int],
+        sender: str | None,
     ) -> Answer:
         shown: Any = f"{source[0]}:{source[1]}"
         try:
             _check_format(content_format)
-            code = await self._takers[name](payload, source)
+            value = _DECODERS[name](payload)
+            if sender is not None and value.lamp_id != sender:
+                return self.impersonation(name, sender, value.lamp_id)
+            code = await self._takers[name](value, source)
         except ProtocolError as err:
             log.debug("refused %s from %s: %s", name, shown, err.reason)
             return self.refuse(name, err)
