@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -38,8 +39,9 @@ from typing import Any, Literal
 from lighting.config import Settings, load_settings
 from lighting.controller import Controller
 from lighting.demo import free_udp_port
+from lighting.keys import KeyStore, provision
 from lighting.storage.records import ChangeRecord
-from simulator import Simulator, build_fleet
+from simulator import LampSpec, Simulator, build_fleet
 
 LEVEL = 80
 ZONE = "centre"
@@ -57,7 +59,11 @@ def _peak_rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _settings(workdir: Path, port: int, per_cell: int, concurrency: int) -> Settings:
+def _settings(
+    workdir: Path, port: int, per_cell: int, concurrency: int, keys: Path | None = None
+) -> Settings:
+    """Plain CoAP, or OSCORE with the keys in ``keys`` (provisioned by ``_keys``)."""
+    security = {"security": "oscore", "keys": str(keys)} if keys else {"security": "insecure"}
     return load_settings(
         None,
         database_url=f"sqlite:///{workdir / 'bench.db'}",
@@ -66,7 +72,7 @@ def _settings(workdir: Path, port: int, per_cell: int, concurrency: int) -> Sett
             "port": port,
             "ack_timeout_s": 2.0,
             "max_retransmit": 4,
-            "security": "insecure",
+            **security,
         },
         delivery={"per_cell": per_cell, "concurrency": concurrency, "jitter_s": 0.0},
         contact={"missed_reports": 1000},
@@ -92,22 +98,45 @@ async def _figures(
     }
 
 
-async def _inline(lamps: int, per_cell: int, concurrency: int, workdir: Path) -> dict[str, Any]:
+def _keys(workdir: Path, lamps: int, oscore: bool) -> Path | None:
+    """A key per lamp of the bench's fleet (its ids do not depend on the port)."""
+    if not oscore:
+        return None
+    specs = build_fleet(lamps, zones=[ZONE], base_address=SIM_BASE, report_period_s=3600)
+    provision(workdir / "keys", [spec.lamp_id for spec in specs])
+    return workdir / "keys"
+
+
+def _lamp_keys(keys: Path | None) -> contextlib.AbstractContextManager[KeyStore | None]:
+    return KeyStore(keys, "lamps") if keys is not None else contextlib.nullcontext()
+
+
+async def _inline(
+    lamps: int, per_cell: int, concurrency: int, workdir: Path, keys: Path | None
+) -> dict[str, Any]:
     port = free_udp_port()
-    settings = _settings(workdir, port, per_cell, concurrency)
+    settings = _settings(workdir, port, per_cell, concurrency, keys)
     specs = build_fleet(lamps, zones=[ZONE], base_address=SIM_BASE, port=port, report_period_s=3600)
     async with Controller(settings) as controller:
         started = time.monotonic()
-        async with Simulator(specs, controller.address) as sim:
-            async with asyncio.timeout(REGISTER_TIMEOUT_S):
-                await sim.wait_registered()
-            registered_s = time.monotonic() - started
-            cpu0, t0 = _cpu(), time.monotonic()
-            change = await controller.apply_level(ZONE, LEVEL, "bench", datetime.now(UTC))
-            elapsed = time.monotonic() - t0
-            cpu = _cpu() - cpu0
-            at_level = sum(1 for level in sim.levels().values() if level == LEVEL)
-            figures = await _figures(controller, change, lamps, elapsed)
+        with _lamp_keys(keys) as lamp_keys:
+            return await _inline_run(controller, specs, lamp_keys, started)
+
+
+async def _inline_run(
+    controller: Controller, specs: list[LampSpec], lamp_keys: KeyStore | None, started: float
+) -> dict[str, Any]:
+    lamps = len(specs)
+    async with Simulator(specs, controller.address, keys=lamp_keys) as sim:
+        async with asyncio.timeout(REGISTER_TIMEOUT_S):
+            await sim.wait_registered()
+        registered_s = time.monotonic() - started
+        cpu0, t0 = _cpu(), time.monotonic()
+        change = await controller.apply_level(ZONE, LEVEL, "bench", datetime.now(UTC))
+        elapsed = time.monotonic() - t0
+        cpu = _cpu() - cpu0
+        at_level = sum(1 for level in sim.levels().values() if level == LEVEL)
+        figures = await _figures(controller, change, lamps, elapsed)
     return {
         "lamps": lamps,
         "simulator": "inline",
@@ -119,16 +148,20 @@ async def _inline(lamps: int, per_cell: int, concurrency: int, workdir: Path) ->
     }
 
 
-def _simulator_main(lamps: int, controller: tuple[str, int], pipe: Connection) -> None:
+def _simulator_main(
+    lamps: int, controller: tuple[str, int], pipe: Connection, keys: Path | None
+) -> None:
     """The fleet in a process of its own: register, then mark the CPU at ``start`` and
     ``stop`` (from the pipe) and report what it spent between, and its lamps' levels."""
 
-    async def run() -> dict[str, Any]:
+    async def run(lamp_keys: KeyStore | None) -> dict[str, Any]:
         specs = build_fleet(
             lamps, zones=[ZONE], base_address=SIM_BASE, port=free_udp_port(), report_period_s=3600
         )
         started = time.monotonic()
-        async with Simulator(specs, controller, endpoint="shared", freeze_gc=True) as sim:
+        async with Simulator(
+            specs, controller, endpoint="shared", freeze_gc=True, keys=lamp_keys
+        ) as sim:
             async with asyncio.timeout(REGISTER_TIMEOUT_S):
                 await sim.wait_registered()
             pipe.send({"registered_s": round(time.monotonic() - started, 2)})
@@ -143,7 +176,8 @@ def _simulator_main(lamps: int, controller: tuple[str, int], pipe: Connection) -
             "sim_peak_rss_mib": _peak_rss_mib(),
         }
 
-    pipe.send(asyncio.run(run()))
+    with _lamp_keys(keys) as lamp_keys:
+        pipe.send(asyncio.run(run(lamp_keys)))
 
 
 async def _receive(pipe: Connection, timeout_s: float) -> Any:
@@ -152,13 +186,15 @@ async def _receive(pipe: Connection, timeout_s: float) -> Any:
     return pipe.recv()
 
 
-async def _separate(lamps: int, per_cell: int, concurrency: int, workdir: Path) -> dict[str, Any]:
-    settings = _settings(workdir, free_udp_port(), per_cell, concurrency)
+async def _separate(
+    lamps: int, per_cell: int, concurrency: int, workdir: Path, keys: Path | None
+) -> dict[str, Any]:
+    settings = _settings(workdir, free_udp_port(), per_cell, concurrency, keys)
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     async with Controller(settings) as controller:
         process = context.Process(
-            target=_simulator_main, args=(lamps, controller.address, theirs), daemon=True
+            target=_simulator_main, args=(lamps, controller.address, theirs, keys), daemon=True
         )
         process.start()
         try:
@@ -189,13 +225,21 @@ async def _separate(lamps: int, per_cell: int, concurrency: int, workdir: Path) 
 
 
 def measure(
-    lamps: int, per_cell: int = 40, concurrency: int = 1024, *, simulator: Layout = "inline"
+    lamps: int,
+    per_cell: int = 40,
+    concurrency: int = 1024,
+    *,
+    simulator: Layout = "inline",
+    oscore: bool = False,
 ) -> dict[str, Any]:
-    """One fan-out to ``lamps`` lamps (measure one size per process for memory figures)."""
+    """One fan-out to ``lamps`` lamps (measure one size per process for memory figures),
+    over plain CoAP or, with ``oscore``, every command and answer protected."""
     os.environ.setdefault("AIOCOAP_REUSE_PORT", "0")
     run = _inline if simulator == "inline" else _separate
     with tempfile.TemporaryDirectory() as workdir:
-        return asyncio.run(run(lamps, per_cell, concurrency, Path(workdir)))
+        keys = _keys(Path(workdir), lamps, oscore)
+        row = asyncio.run(run(lamps, per_cell, concurrency, Path(workdir), keys))
+    return {"security": "oscore" if oscore else "insecure", **row}
 
 
 def main() -> None:
@@ -208,13 +252,15 @@ def main() -> None:
     parser.add_argument("--simulator", choices=["inline", "process"], default="process")
     parser.add_argument("--per-cell", type=int, default=40, help="in flight per cell")
     parser.add_argument("--concurrency", type=int, default=1024, help="in flight city-wide")
+    parser.add_argument("--oscore", action="store_true", help="protect every command (OSCORE)")
     args = parser.parse_args()
     header: list[str] | None = None
     for lamps in args.lamps:
         # Each size in a process of its own, so that peak memory does not carry over.
         call = (
             "import json; from bench.fanout import measure; print(json.dumps(measure("
-            f"{lamps}, {args.per_cell}, {args.concurrency}, simulator={args.simulator!r})))"
+            f"{lamps}, {args.per_cell}, {args.concurrency}, simulator={args.simulator!r}, "
+            f"oscore={args.oscore})))"
         )
         done = subprocess.run(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-c", call], check=True, capture_output=True, text=True

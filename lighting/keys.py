@@ -161,6 +161,9 @@ def read_keys(path: Path) -> list[LampKey]:
         if len(key.kid) > MAX_ID_BYTES or len(key.secret) < SECRET_BYTES:
             raise ConfigError(f"entry {index} ({key.lamp_id}): bad kid or secret", source=str(path))
         keys.append(key)
+    for what, values in (("lamp id", [k.lamp_id for k in keys]), ("kid", [k.kid for k in keys])):
+        if len(set(values)) != len(values):
+            raise ConfigError(f"a {what} appears twice", source=str(path))
     return keys
 
 
@@ -191,9 +194,18 @@ def provision(directory: Path, lamp_ids: Iterable[str]) -> Provisioned:
         secret, salt = secrets.token_bytes(SECRET_BYTES), secrets.token_bytes(SALT_BYTES)
         keys.append(LampKey(lamp_id, kid_of(number), secret, salt))
     for side in SIDES:
-        if added or not keys_file(directory, side).exists():
+        created = not keys_file(directory, side).exists()
+        if not created and not state_file(directory, side).exists():
+            # Keys whose numbers are lost must never be used again: a fresh state would
+            # start them at 0, reusing every nonce they ever had.
+            raise ConfigError(
+                "the sequence state of these keys is missing: provision into a new, empty "
+                "directory and give the lamps their new keys (docs/security.md)",
+                source=str(state_file(directory, side)),
+            )
+        if added or created:
             write_private(keys_file(directory, side), _keys_json(side, keys))
-        if not state_file(directory, side).exists():
+        if created:
             # Numbers start at 0 for keys never used: the state says so from the start.
             write_private(state_file(directory, side), _state_json({}, clean=True))
     return Provisioned(directory, tuple(added), len(keys) - len(added))
@@ -250,6 +262,7 @@ class KeyStore:
                 "provision new keys (docs/security.md)",
                 source=str(state_path),
             )
+        check_private(state_path)
         self._take_lock()
         try:
             state = _read_json(state_path)
@@ -322,21 +335,30 @@ class KeyStore:
 
     def _reserve(self, context: SecurityContext) -> None:
         """A context reached its limit: reserve a new chunk for it and for every context
-        past half of its own (they move together in a city-wide change), in one write."""
+        past half of its own (they move together in a city-wide change), in one write. No
+        limit moves unless the write succeeded: a context past its limit refuses to send."""
         half = self.chunk // 2
-        for other in self.by_kid.values():
-            if other.limit - other.sequence < half or other is context:
-                other.limit = other.sequence + self.chunk
+        raised = {
+            kid: other.sequence + self.chunk
+            for kid, other in self.by_kid.items()
+            if other.limit - other.sequence < half or other is context
+        }
         try:
-            self._write(clean=False)
+            self._write(clean=False, limits=raised)
         except OSError:
-            context.limit = context.sequence  # nothing reserved: the context refuses to send
             log.exception("OSCORE: the sequence state cannot be written")
+            return
+        for kid, limit in raised.items():
+            self.by_kid[kid].limit = limit
 
-    def _write(self, *, clean: bool) -> None:
+    def _write(self, *, clean: bool, limits: dict[bytes, int] | None = None) -> None:
+        """The state on disk: after a clean close the exact numbers and windows; while
+        running, the reserved limits (``limits`` overriding the contexts' own)."""
+        raised = limits or {}
         contexts: dict[str, dict[str, Any]] = {}
         for kid, context in self.by_kid.items():
-            entry: dict[str, Any] = {"next": context.sequence if clean else context.limit}
+            reserved = raised.get(kid, context.limit)
+            entry: dict[str, Any] = {"next": context.sequence if clean else reserved}
             if clean and context.window is not None:
                 entry["window"] = context.window.persist()
             contexts[kid.hex()] = entry

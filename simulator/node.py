@@ -45,6 +45,7 @@ from lighting.protocol.coapwire import Message, Option, Type
 from lighting.protocol.oscore import (
     EchoRequiredError,
     OscoreError,
+    Sealed,
     SecurityContext,
     echo_challenge,
     oscore_option,
@@ -72,6 +73,8 @@ _UNDERSTOOD = frozenset(
     | {Option.BLOCK2, Option.CONTENT_FORMAT, Option.OBSERVE}
 )
 _LINK_FORMAT = 40
+_OSCORE_REFUSALS = frozenset({coap.BAD_REQUEST, coap.UNAUTHORIZED, coap.BAD_OPTION})
+"""What a controller answers, unprotected, to a request it cannot open (RFC 8613 8.2)."""
 _NOT_ACCEPTABLE = coap.code(4, 6)
 
 
@@ -505,30 +508,49 @@ class LampNode:
         if context is None:
             return await self._exchange(coap.POST, _uplink_options(path), payload)
         options = _uplink_options(path)
+        answer: Message | None = None
         for attempt in range(2):
             try:
                 sealed = context.protect_request(coap.POST, options, payload)
             except OscoreError:
                 log.exception("%s: cannot protect an uplink", self.spec.lamp_id)
                 return None
-            answer = await self._exchange(sealed.code, sealed.options, sealed.payload)
-            if answer is None or oscore_option(answer.options) is None:
-                return answer  # lost, or refused before any protection (4.01, 4.02)
-            try:
-                inner = context.unprotect_response(
-                    sealed.request_id, answer.options, answer.payload
-                )
-            except OscoreError as err:
-                self.refused += 1
-                log.warning("%s: a response that %s", self.spec.lamp_id, err.reason)
-                return None
-            echo = echo_challenge(inner)
+            answer, echo = self._opened(
+                context, sealed, await self._exchange(sealed.code, sealed.options, sealed.payload)
+            )
             if echo is None or attempt:
-                return Message(
-                    answer.mtype, inner.code, answer.mid, answer.token, inner.options, inner.payload
-                )
+                break
             options = (*options, (Option.ECHO, echo))
-        return None
+        return answer
+
+    def _opened(
+        self, context: SecurityContext, sealed: Sealed, answer: Message | None
+    ) -> tuple[Message | None, bytes | None]:
+        """The controller's inner answer to ``sealed`` and the Echo it asks for, if any.
+        Unprotected, only a refusal of the protection itself is believed: anyone on the
+        path can forge an unprotected answer."""
+        if answer is None:
+            return None, None
+        if oscore_option(answer.options) is None:
+            if answer.code in _OSCORE_REFUSALS:
+                return answer, None
+            self.refused += 1
+            log.warning(
+                "%s: an unprotected %s to a protected uplink: ignored",
+                self.spec.lamp_id,
+                coap.code_text(answer.code),
+            )
+            return None, None
+        try:
+            inner = context.unprotect_response(sealed.request_id, answer.options, answer.payload)
+        except OscoreError as err:
+            self.refused += 1
+            log.warning("%s: a response that %s", self.spec.lamp_id, err.reason)
+            return None, None
+        message = Message(
+            answer.mtype, inner.code, answer.mid, answer.token, inner.options, inner.payload
+        )
+        return message, echo_challenge(inner)
 
     async def _exchange(
         self, method: int, options: tuple[tuple[int, bytes], ...], payload: bytes

@@ -17,7 +17,7 @@ from lighting.config import load_settings
 from lighting.errors import ConfigError
 from lighting.keys import CHUNK, KeyStore, keys_file, provision, read_keys, state_file
 from lighting.protocol import coapwire as coap
-from lighting.protocol.oscore import EchoRequiredError
+from lighting.protocol.oscore import EchoRequiredError, OscoreError
 
 LAMPS = [f"L{i}" for i in range(1, 6)]
 
@@ -164,3 +164,53 @@ def test_oscore_settings_that_cannot_work_are_refused(tmp_path: Path) -> None:
         aiocoap.coap.key_directory()
     lab = load_settings(None, coap={"security": "insecure"})
     assert lab.coap.key_directory() is None
+
+
+def test_no_limit_moves_when_the_state_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    where = tmp_path / "keys"
+    provision(where, LAMPS)
+    with KeyStore(where, "controller", chunk=8) as store:
+        _send(store, "L1", 8)
+        _send(store, "L2", 6)  # past half of its chunk: it would be reserved along with L1
+
+        def full_disk(path: Path, data: bytes) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr("lighting.keys.write_private", full_disk)
+        with pytest.raises(OscoreError) as refused:
+            _send(store, "L1", 1)
+        assert (refused.value.code, refused.value.why) == ("5.03", "exhausted")
+        assert store.by_lamp["L2"].limit == 8, "nothing reserved that is not on disk"
+        _send(store, "L2", 2)
+        with pytest.raises(OscoreError):
+            _send(store, "L2", 1)
+        monkeypatch.undo()
+        _send(store, "L1", 1)  # the disk is back: reserved, written, sent
+        saved = json.loads(state_file(where, "controller").read_bytes())["contexts"]
+        assert saved["01"]["next"] == 16
+        assert saved["02"]["next"] == 16
+
+
+def test_provisioning_again_after_a_lost_state_is_refused(tmp_path: Path) -> None:
+    where = tmp_path / "keys"
+    provision(where, LAMPS)
+    state_file(where, "lamps").unlink()
+    with pytest.raises(ConfigError, match="new, empty directory"):
+        provision(where, [*LAMPS, "L9"])
+    assert not state_file(where, "lamps").exists(), "no fresh state for old keys"
+
+
+def test_key_files_with_a_lamp_twice_and_open_states_are_refused(tmp_path: Path) -> None:
+    where = tmp_path / "keys"
+    provision(where, LAMPS)
+    path = keys_file(where, "controller")
+    data = json.loads(path.read_bytes())
+    data["lamps"].append(data["lamps"][0])
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="appears twice"):
+        read_keys(path)
+    os.chmod(state_file(where, "lamps"), 0o644)
+    with pytest.raises(ConfigError, match=r"lamps.seq.json.*chmod 600"):
+        KeyStore(where, "lamps").open()

@@ -135,7 +135,7 @@ class LeanCoapTransport:
             ack_timeout_s=self.ack_timeout_s,
             max_retransmit=self.max_retransmit,
             understood=UNDERSTOOD
-            | ({Option.BLOCK1, Option.OSCORE} if self.keys else {Option.BLOCK1}),
+            | ({Option.BLOCK1, Option.OSCORE} if self.keys is not None else {Option.BLOCK1}),
         )
         try:
             endpoint.open(self.bind)
@@ -240,7 +240,10 @@ class LeanCoapTransport:
             inner = context.unprotect_request(request.options, request.payload)
         except EchoRequiredError as err:
             self.counters.incr("coap.oscore.echo")
-            return _sealed(context, err.request_id, UNAUTHORIZED, ((Option.ECHO, err.echo),))
+            try:  # the challenge takes a sequence number of ours
+                return _sealed(context, err.request_id, UNAUTHORIZED, ((Option.ECHO, err.echo),))
+            except OscoreError as exhausted:
+                return self._refused(exhausted, source)
         except OscoreError as err:
             return self._refused(err, source)
         message = Message(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -29,8 +30,8 @@ from lighting.protocol import (
 from lighting.protocol import coapwire as coap
 from lighting.protocol.coapwire import Message, Option, Type
 from lighting.protocol.oscore import SecurityContext
-from simulator import LampSpec, Simulator, build_fleet
-from tests.conftest import make_settings
+from simulator import LampNode, LampSpec, Simulator, build_fleet
+from tests.conftest import free_udp_port, make_settings
 
 NOW = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
 LAMPS = 12
@@ -267,3 +268,34 @@ async def test_aiocoap_speaks_oscore_to_the_controller(
         finally:
             await client.shutdown()
         assert controller.counters["coap.accepted.registration"] == 1
+
+
+async def test_a_lamp_ignores_an_unprotected_answer_to_a_protected_uplink(
+    keys: Path, lamp_base: str
+) -> None:
+    """Anyone on the path could forge an unprotected 2.01: the lamp does not believe it."""
+    spec = build_fleet(1, base_address=lamp_base, port=free_udp_port())[0]
+    provision(keys, [spec.lamp_id])
+    fake = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    fake.bind(("127.0.0.1", 0))
+    fake.setblocking(False)
+    loop = asyncio.get_running_loop()
+    node = LampNode(spec, fake.getsockname(), clock=loop.time, rng=random.Random(1))
+    with KeyStore(keys, "lamps") as lamp_keys:
+        node.security = lamp_keys.by_lamp[spec.lamp_id]
+        await node.open()
+        try:
+            registering = asyncio.create_task(node.register())
+            async with asyncio.timeout(5):
+                data, source = await loop.sock_recvfrom(fake, 2048)
+            request = coap.decode(data)
+            assert request.option_values(Option.OSCORE), "the uplink is protected"
+            forged = Message(Type.ACK, coap.CREATED, request.mid, request.token)
+            await loop.sock_sendto(fake, coap.encode(forged), source)
+            async with asyncio.timeout(5):
+                assert await registering is False
+            assert node.refused == 1
+            assert not node.is_registered
+        finally:
+            await node.close()
+            fake.close()
