@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import ingest, planning, rollup, udp_limit
+from bench import ingest, keys, planning, rollup, udp_limit
 
 
 def test_planning_plans_every_zone_and_night() -> None:
@@ -45,3 +45,10 @@ def test_the_mqtt_bench_stores_and_publishes_what_it_counts() -> None:
     figures = mqtt.measure(lamps=3, reports=4)
     assert figures["ingest"]["stored"] == 12
     assert figures["publish"]["notices"] == 12
+
+
+def test_the_key_bench_provisions_opens_and_protects() -> None:
+    figures = keys.measure(lamps=20)
+    assert figures["lamps"] == 20
+    assert figures["protect_us"] > 0
+    assert figures["unprotect_us"] > 0
