@@ -6,6 +6,7 @@ aiocoap's own OSCORE client talks to the controller."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import socket
@@ -66,19 +67,27 @@ def _fleet(settings: Settings, lamp_base: str, keys: Path, count: int = LAMPS) -
     return specs
 
 
-@pytest.fixture
-async def city(
-    secure_settings: Settings, lamp_base: str, keys: Path
+@contextlib.asynccontextmanager
+async def _secured(
+    settings: Settings, specs: list[LampSpec], keys: Path
 ) -> AsyncIterator[tuple[Controller, Simulator]]:
-    specs = _fleet(secure_settings, lamp_base, keys)
+    """The secured controller and its secured city, every lamp registered."""
     with KeyStore(keys, "lamps") as lamp_keys:
         async with (
-            Controller(secure_settings) as controller,
+            Controller(settings) as controller,
             Simulator(specs, controller.address, keys=lamp_keys) as sim,
         ):
             async with asyncio.timeout(WAIT_S):
                 await sim.wait_registered()
             yield controller, sim
+
+
+@pytest.fixture
+async def city(
+    secure_settings: Settings, lamp_base: str, keys: Path
+) -> AsyncIterator[tuple[Controller, Simulator]]:
+    async with _secured(secure_settings, _fleet(secure_settings, lamp_base, keys), keys) as city:
+        yield city
 
 
 async def test_a_secured_city_registers_reports_and_obeys(
@@ -212,21 +221,15 @@ async def test_both_sides_recover_their_replay_windows_after_a_crash(
         with KeyStore(keys, side):
             crashed = state_file(keys, side).read_bytes()
         state_file(keys, side).write_bytes(crashed)
-    with KeyStore(keys, "lamps") as lamp_keys:
-        async with (
-            Controller(secure_settings) as controller,
-            Simulator(specs, controller.address, keys=lamp_keys) as sim,
-        ):
-            async with asyncio.timeout(WAIT_S):
-                await sim.wait_registered()
-            for zone in controller.settings.zones:
-                await controller.submit_level(zone, 41, "after a crash", NOW)
-            async with asyncio.timeout(WAIT_S):
-                await asyncio.gather(*(node.wait_level(41) for node in sim.nodes.values()))
-            counters = controller.counters
-            assert counters["coap.oscore.echo"] >= LAMPS, "each lamp proved its freshness"
-            assert counters["coap.oscore.echo-answered"] >= LAMPS, "each lamp asked ours"
-            assert counters.total("coap.refused") == 0, counters.snapshot()
+    async with _secured(secure_settings, specs, keys) as (controller, sim):
+        for zone in controller.settings.zones:
+            await controller.submit_level(zone, 41, "after a crash", NOW)
+        async with asyncio.timeout(WAIT_S):
+            await asyncio.gather(*(node.wait_level(41) for node in sim.nodes.values()))
+        counters = controller.counters
+        assert counters["coap.oscore.echo"] >= LAMPS, "each lamp proved its freshness"
+        assert counters["coap.oscore.echo-answered"] >= LAMPS, "each lamp asked ours"
+        assert counters.total("coap.refused") == 0, counters.snapshot()
     saved = json.loads(state_file(keys, "controller").read_bytes())
     assert saved["clean"] is True
     assert all("window" in entry for entry in saved["contexts"].values())
