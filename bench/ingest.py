@@ -19,6 +19,7 @@ from bench import loadgen
 from lighting.config import load_settings
 from lighting.controller import Controller
 from lighting.demo import free_udp_port
+from lighting.keys import provision
 from simulator import LampNode, Simulator, build_fleet
 
 TICK_S = 0.01
@@ -94,23 +95,25 @@ async def _run(lamps: int, reports: int, database_url: str) -> dict[str, float |
 
 
 async def _run_generated(
-    lamps: int, reports: int, database_url: str, stack: str, window: int
+    lamps: int, reports: int, database_url: str, stack: str, window: int, *, keys: Path | None
 ) -> dict[str, float | str]:
-    """The controller alone in this process; the reports come from ``bench.loadgen``."""
+    """The controller alone in this process; the reports come from ``bench.loadgen``,
+    protected with OSCORE when there are ``keys``."""
     port = free_udp_port()
+    security = {"security": "oscore", "keys": str(keys)} if keys else {"security": "insecure"}
     settings = load_settings(
         None,
         metrics={"enabled": False},  # no fixed port or socket: benches may run side by side
         control={"enabled": False},
         database_url=database_url,
-        coap={"stack": stack, "host": "127.0.0.1", "port": port, "security": "insecure"},
+        coap={"stack": stack, "host": "127.0.0.1", "port": port, **security},
         contact={"missed_reports": 1000},
     )
     async with Controller(settings) as controller:
         worst, stop = [0.0], asyncio.Event()
         lag = asyncio.create_task(_lag(worst, stop))
         cpu0 = _cpu()
-        process, results = loadgen.start(controller.address, lamps, reports, window)
+        process, results = loadgen.start(controller.address, lamps, reports, window, keys)
         try:
             async with asyncio.timeout(900):
                 result = await asyncio.to_thread(results.get)
@@ -125,6 +128,7 @@ async def _run_generated(
     return {
         "sender": "loadgen",
         "stack": stack,
+        "security": "oscore" if keys else "insecure",
         "window": window,
         "lamps": lamps,
         "reports": lamps * reports,
@@ -150,6 +154,7 @@ def measure(
     sender: str = "simulator",
     stack: str = "lean",
     window: int = 256,
+    oscore: bool = False,
 ) -> dict[str, float | str]:
     """Ingest ``reports`` reports from each of ``lamps`` lamps into ``database_url`` (a fresh
     SQLite file when None), sent by the simulated fleet in this process (``simulator``) or
@@ -158,7 +163,11 @@ def measure(
     with tempfile.TemporaryDirectory() as workdir:
         url = database_url or f"sqlite:///{Path(workdir) / 'ingest.db'}"
         if sender == "loadgen":
-            return asyncio.run(_run_generated(lamps, reports, url, stack, window))
+            keys = None
+            if oscore:
+                keys = Path(workdir) / "keys"
+                provision(keys, loadgen.lamp_ids(lamps))
+            return asyncio.run(_run_generated(lamps, reports, url, stack, window, keys=keys))
         return asyncio.run(_run(lamps, reports, url))
 
 
@@ -173,6 +182,7 @@ if __name__ == "__main__":
     parser.add_argument("--sender", choices=["simulator", "loadgen"], default="loadgen")
     parser.add_argument("--stack", choices=["lean", "aiocoap"], default="lean")
     parser.add_argument("--window", type=int, default=256)
+    parser.add_argument("--oscore", action="store_true", help="every report protected")
     args = parser.parse_args()
     print(
         json.dumps(
@@ -183,6 +193,7 @@ if __name__ == "__main__":
                 sender=args.sender,
                 stack=args.stack,
                 window=args.window,
+                oscore=args.oscore,
             )
         )
     )

@@ -1,10 +1,11 @@
 """A load generator of lamp uplinks in a process of its own, on the lean CoAP endpoint.
 
 It registers ``lamps`` lamps with the controller, then sends each ``reports`` state
-reports, keeping ``window`` confirmable requests in flight, and says how long the reports
-took from the first sent to the last acknowledged. The controller acknowledges a report only
-once it is stored, so this is the rate of reports stored. Run in a separate process so that
-the controller's figures are its own, not shared with a simulator on the same core.
+reports (protected with OSCORE when given the lamps' keys), keeping ``window`` confirmable
+requests in flight, and says how long the reports took from the first sent to the last
+acknowledged. The controller acknowledges a report only once it is stored, so this is the
+rate of reports stored. Run in a separate process so that the controller's figures are its
+own, not shared with a simulator on the same core.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import multiprocessing
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from lighting.keys import KeyStore
 from lighting.metrics import Counters
 from lighting.model import Registration, StateReport
 from lighting.protocol import (
@@ -35,6 +38,7 @@ from lighting.protocol.coapwire import (
     encode_uint,
     path_options,
 )
+from lighting.protocol.oscore import OscoreError
 from lighting.transports.lean import ExchangeError, LeanEndpoint
 
 ACK_TIMEOUT_S = 2.0
@@ -50,23 +54,41 @@ async def _pump(
     endpoint: LeanEndpoint,
     controller: tuple[str, int],
     path: tuple[str, ...],
-    payloads: Iterator[bytes],
+    payloads: Iterator[tuple[str, bytes]],
     window: int,
+    *,
+    keys: KeyStore | None,
 ) -> int:
-    """Send every payload, ``window`` at a time; how many were refused or lost."""
+    """Send every (lamp, payload), ``window`` at a time, protected under the lamp's
+    context when there are ``keys``; how many were refused or lost."""
     failed = 0
+
+    async def send(lamp_id: str, payload: bytes) -> int:
+        if keys is None:
+            response = await endpoint.request(
+                controller, POST, path, payload, content_format=CONTENT_FORMAT_CBOR
+            )
+            return response.code
+        context = keys.by_lamp[lamp_id]
+        sealed = context.protect_request(POST, _options(path), payload)
+        response = await endpoint.request(
+            controller, sealed.code, (), sealed.payload, options=sealed.options
+        )
+        if response.code >= 128:
+            return response.code
+        return context.unprotect_response(
+            sealed.request_id, response.options, response.payload
+        ).code
 
     async def worker() -> None:
         nonlocal failed
-        for payload in payloads:
+        for lamp_id, payload in payloads:
             try:
-                response = await endpoint.request(
-                    controller, POST, path, payload, content_format=CONTENT_FORMAT_CBOR
-                )
-            except ExchangeError:
+                code = await send(lamp_id, payload)
+            except (ExchangeError, OscoreError):
                 failed += 1
                 continue
-            if response.code >= 128:
+            if code >= 128:
                 failed += 1
 
     await asyncio.gather(*(worker() for _ in range(window)))
@@ -164,11 +186,14 @@ class _Blast:
             asyncio.get_running_loop().call_later(ACK_TIMEOUT_S / 4, self._retransmit)
 
 
-def _report_datagrams(lamps: int, reports: int) -> list[bytes]:
-    options = (
-        *path_options(CONTROLLER_REPORT),
-        (int(Option.CONTENT_FORMAT), encode_uint(CONTENT_FORMAT_CBOR)),
-    )
+def _options(path: tuple[str, ...]) -> tuple[tuple[int, bytes], ...]:
+    return (*path_options(path), (int(Option.CONTENT_FORMAT), encode_uint(CONTENT_FORMAT_CBOR)))
+
+
+def _report_datagrams(lamps: int, reports: int, keys: KeyStore | None) -> list[bytes]:
+    """Every report as its datagram, protected beforehand with ``keys`` (the generator
+    then spends nothing on OSCORE while it sends: the figure stays the controller's)."""
+    options = _options(tuple(CONTROLLER_REPORT))
     datagrams = []
     for index in range(lamps * reports):
         n, i = divmod(index, lamps)
@@ -183,36 +208,43 @@ def _report_datagrams(lamps: int, reports: int) -> list[bytes]:
             )
         )
         mid = index % MIDS
+        code, outer = POST, options
+        if keys is not None:
+            sealed = keys.by_lamp[_lamp_id(i)].protect_request(POST, options, payload)
+            code, outer, payload = sealed.code, sealed.options, sealed.payload
         datagrams.append(
-            encode(Message(Type.CON, POST, mid, index.to_bytes(4, "big"), options, payload))
+            encode(Message(Type.CON, code, mid, index.to_bytes(4, "big"), outer, payload))
         )
     return datagrams
 
 
 async def _generate(
-    controller: tuple[str, int], lamps: int, reports: int, window: int
+    controller: tuple[str, int], lamps: int, reports: int, window: int, keys: KeyStore | None
 ) -> dict[str, Any]:
     endpoint = LeanEndpoint(Counters(), ack_timeout_s=ACK_TIMEOUT_S, max_retransmit=MAX_RETRANSMIT)
     endpoint.open(("127.0.0.1", 0))
     try:
         registrations = (
-            encode_registration(
-                Registration(
-                    lamp_id=_lamp_id(i),
-                    seq=1,
-                    zone="centre",
-                    latitude=36.7 + i * 1e-5,
-                    longitude=119.1,
-                    wattage=100,
-                    report_period_s=3600,
-                )
+            (
+                _lamp_id(i),
+                encode_registration(
+                    Registration(
+                        lamp_id=_lamp_id(i),
+                        seq=1,
+                        zone="centre",
+                        latitude=36.7 + i * 1e-5,
+                        longitude=119.1,
+                        wattage=100,
+                        report_period_s=3600,
+                    )
+                ),
             )
             for i in range(lamps)
         )
         refused = await _pump(
-            endpoint, controller, tuple(CONTROLLER_REGISTER), registrations, window
+            endpoint, controller, tuple(CONTROLLER_REGISTER), registrations, window, keys=keys
         )
-        blast = _Blast(controller, _report_datagrams(lamps, reports), window)
+        blast = _Blast(controller, _report_datagrams(lamps, reports, keys), window)
         cpu0, started = time.process_time(), time.monotonic()
         await blast.run()
         elapsed = time.monotonic() - started
@@ -237,18 +269,33 @@ def _child(
     reports: int,
     window: int,
     results: multiprocessing.Queue[dict[str, Any]],
+    *,
+    keys: Path | None,
 ) -> None:
-    results.put(asyncio.run(_generate(controller, lamps, reports, window)))
+    if keys is None:
+        results.put(asyncio.run(_generate(controller, lamps, reports, window, None)))
+        return
+    with KeyStore(keys, "lamps") as store:
+        results.put(asyncio.run(_generate(controller, lamps, reports, window, store)))
+
+
+def lamp_ids(lamps: int) -> list[str]:
+    """The generator's lamps (to provision their keys)."""
+    return [_lamp_id(i) for i in range(lamps)]
 
 
 def start(
-    controller: tuple[str, int], lamps: int, reports: int, window: int
+    controller: tuple[str, int], lamps: int, reports: int, window: int, keys: Path | None = None
 ) -> tuple[multiprocessing.process.BaseProcess, multiprocessing.Queue[dict[str, Any]]]:
-    """Start the generator process; its result comes on the queue."""
+    """Start the generator process (its lamps' keys in ``keys``, or plain CoAP); its
+    result comes on the queue."""
     context = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue[dict[str, Any]] = context.Queue()
     process = context.Process(
-        target=_child, args=(controller, lamps, reports, window, results), daemon=True
+        target=_child,
+        args=(controller, lamps, reports, window, results),
+        kwargs={"keys": keys},
+        daemon=True,
     )
     process.start()
     return process, results

@@ -25,6 +25,12 @@ def test_ingest_stores_every_report_it_counts() -> None:
     assert figures["refused"] == 0
 
 
+def test_ingest_of_protected_reports_from_the_load_generator() -> None:
+    figures = ingest.measure(lamps=5, reports=3, sender="loadgen", window=4, oscore=True)
+    assert figures["security"] == "oscore"
+    assert (figures["stored"], figures["failed"], figures["refused"]) == (15, 0, 0)
+
+
 def test_rollup_rolls_every_report_into_hours(db_url: str) -> None:
     figures = rollup.measure(db_url, lamps=3, minutes=4)
     assert figures["reports_stored"] == 12
