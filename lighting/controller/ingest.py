@@ -176,9 +176,24 @@ class Ingest:
         self._events = events
 
     async def on_registration(self, registration: Registration, address: str, port: int) -> bool:
-        new = await self._store.call(
-            self._store.repository.register_lamp, registration, address, port, self._clock()
+        return (await self.on_registrations([(registration, address, port)]))[0]
+
+    async def on_registrations(
+        self, registrations: list[tuple[Registration, str, int]]
+    ) -> list[bool]:
+        """Take a burst of registrations (each with the address and port it came from):
+        stored in one transaction, then each lamp taken into the registry and the delivery;
+        per registration, True if the lamp is new. ``StorageError`` if it cannot be stored."""
+        news = await self._store.call(
+            self._store.repository.register_lamps, registrations, self._clock()
         )
+        for (registration, address, port), new in zip(registrations, news, strict=True):
+            await self._registered(registration, address, port, new=new)
+        return news
+
+    async def _registered(
+        self, registration: Registration, address: str, port: int, *, new: bool
+    ) -> None:
         entry = LampEntry(
             target=Target(registration.lamp_id, address, port),
             zone=registration.zone,
@@ -210,7 +225,6 @@ class Ingest:
                 registration.lamp_id, FaultKind.COMMS_LOST, by=SOURCE_CONTROLLER
             )
         await self._delivery.registered(entry)
-        return new
 
     async def on_report(self, report: StateReport) -> None:
         entry = self._registry.get(report.lamp_id)

@@ -36,6 +36,10 @@ def _lamp(row: LampRow) -> LampRecord:
     return to_record(LampRecord, row)
 
 
+REGISTER_CHUNK = 500
+"""Lamps read per query when a burst of registrations is stored (a bound on IN lists)."""
+
+
 class Repository(
     AuditStore, ReportStore, CommandStore, FaultStore, EnergyStore, OverrideStore, InventoryStore
 ):
@@ -45,31 +49,47 @@ class Repository(
 
     def register_lamp(self, reg: Registration, address: str, port: int, now: datetime) -> bool:
         """Insert or update a lamp from its registration; True if it is new."""
+        return self.register_lamps([(reg, address, port)], now)[0]
+
+    def register_lamps(
+        self, registrations: Sequence[tuple[Registration, str, int]], now: datetime
+    ) -> list[bool]:
+        """Insert or update lamps from their registrations (each with the address and port
+        it came from) in one transaction; per registration, True if the lamp is new."""
         with self._session() as s:
-            row = s.get(LampRow, reg.lamp_id)
-            new = row is None
-            if row is None:
-                row = LampRow(
-                    lamp_id=reg.lamp_id,
-                    zone=reg.zone,
-                    latitude=reg.latitude,
-                    longitude=reg.longitude,
-                    wattage=reg.wattage,
-                    address=address,
-                    port=port,
-                    registered_at=now,
+            ids = list(dict.fromkeys(reg.lamp_id for reg, _, _ in registrations))
+            rows: dict[str, LampRow] = {}
+            for at in range(0, len(ids), REGISTER_CHUNK):
+                query = select(LampRow).where(
+                    col(LampRow.lamp_id).in_(ids[at : at + REGISTER_CHUNK])
                 )
-            row.zone, row.latitude, row.longitude = reg.zone, reg.latitude, reg.longitude
-            row.wattage, row.cell, row.firmware = reg.wattage, reg.cell, reg.firmware
-            row.address, row.port, row.report_period_s = address, port, reg.report_period_s
-            row.registered_at, row.last_seen, row.in_contact = now, now, True
-            row.queue_mode = reg.queue_mode
-            # A registration follows a power-up: the lamp's sequence numbers start again, so
-            # reports are told apart by (boot, seq) from here on.
-            row.last_seq = reg.seq
-            row.boot += 1
-            s.add(row)
-        return new
+                rows.update((row.lamp_id, row) for row in s.exec(query))
+            news: list[bool] = []
+            for reg, address, port in registrations:
+                row = rows.get(reg.lamp_id)
+                news.append(row is None)
+                if row is None:
+                    row = rows[reg.lamp_id] = LampRow(
+                        lamp_id=reg.lamp_id,
+                        zone=reg.zone,
+                        latitude=reg.latitude,
+                        longitude=reg.longitude,
+                        wattage=reg.wattage,
+                        address=address,
+                        port=port,
+                        registered_at=now,
+                    )
+                row.zone, row.latitude, row.longitude = reg.zone, reg.latitude, reg.longitude
+                row.wattage, row.cell, row.firmware = reg.wattage, reg.cell, reg.firmware
+                row.address, row.port, row.report_period_s = address, port, reg.report_period_s
+                row.registered_at, row.last_seen, row.in_contact = now, now, True
+                row.queue_mode = reg.queue_mode
+                # A registration follows a power-up: the lamp's sequence numbers start
+                # again, so reports are told apart by (boot, seq) from here on.
+                row.last_seq = reg.seq
+                row.boot += 1
+                s.add(row)
+        return news
 
     def lamps(self, zone: str | None = None) -> list[LampRecord]:
         with self._session() as s:

@@ -37,6 +37,13 @@ class UplinkHandler(Protocol):
         """Take a registration from ``address:port``; True if the lamp is new."""
         ...
 
+    async def on_registrations(
+        self, registrations: list[tuple[Registration, str, int]]
+    ) -> list[bool]:
+        """Take a burst of registrations (with the address and port of each) in one go;
+        per registration, True if the lamp is new. ``StorageError`` if they cannot be stored."""
+        ...
+
     async def on_report(self, report: StateReport) -> None:
         """Take a state report; returns once it is stored. ``UnknownLampError`` if unknown."""
         ...

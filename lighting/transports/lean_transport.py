@@ -31,6 +31,7 @@ from lighting.metrics import Counters
 from lighting.model import Ack, Command
 from lighting.protocol import (
     CONTENT_FORMAT_CBOR,
+    CONTROLLER_REGISTER,
     CONTROLLER_REPORT,
     LAMP_COMMAND,
     MAX_PAYLOAD,
@@ -73,6 +74,7 @@ DRAIN_TIMEOUT_S = 5.0
 LINK_FORMAT = 40
 WELL_KNOWN_CORE = (".well-known", "core")
 REPORT_PATH = tuple(CONTROLLER_REPORT)
+REGISTER_PATH = tuple(CONTROLLER_REGISTER)
 CBOR_FORMAT = encode_uint(CONTENT_FORMAT_CBOR)
 INNER_UNDERSTOOD = UNDERSTOOD | {Option.BLOCK1, Option.ECHO}
 """The critical options an OSCORE request may carry inside (the outer ones are checked by
@@ -264,40 +266,46 @@ class LeanCoapTransport:
 
     async def _serve_plain(self, batch: list[tuple[Message, Address, str | None]]) -> list[Reply]:
         """A burst of requests: the reports in it taken as one submission (stored in one
-        batch, answered once committed), anything else served on its own, all at once.
-        The third of each is the lamp OSCORE authenticated (None: not protected)."""
+        batch, answered once committed), the registrations as another (one transaction),
+        anything else served on its own, all at once. The third of each is the lamp OSCORE
+        authenticated (None: not protected)."""
         uplinks = self._uplinks
-        reports: list[int] = []
+        bursts: dict[tuple[str, ...], list[int]] = {REPORT_PATH: [], REGISTER_PATH: []}
         others: list[int] = []
         for index, (request, _, _) in enumerate(batch):
+            burst = bursts.get(request.uri_path) if request.code == POST else None
             if (
                 uplinks is not None
-                and request.code == POST
-                and request.uri_path == REPORT_PATH
+                and burst is not None
                 and not request.option_values(Option.BLOCK1)
             ):
-                reports.append(index)
+                burst.append(index)
             else:
                 others.append(index)
         replies: list[Reply] = [Reply(INTERNAL_SERVER_ERROR)] * len(batch)
 
-        async def take_reports() -> None:
-            if uplinks is None or not reports:
+        async def take(path: tuple[str, ...], places: list[int]) -> None:
+            if uplinks is None or not places:
                 return
-            answers = await uplinks.take_reports(
-                [
-                    (batch[i][0].payload, batch[i][0].content_format, batch[i][1], batch[i][2])
-                    for i in reports
-                ]
-            )
-            for index, answer in zip(reports, answers, strict=True):
+            items = [
+                (batch[i][0].payload, batch[i][0].content_format, batch[i][1], batch[i][2])
+                for i in places
+            ]
+            if path == REPORT_PATH:
+                answers = await uplinks.take_reports(items)
+            else:
+                answers = await uplinks.take_registrations(items)
+            for index, answer in zip(places, answers, strict=True):
                 replies[index] = Reply(code(answer.klass, answer.detail), answer.reason.encode())
 
         async def serve(index: int) -> None:
             request, source, sender = batch[index]
             replies[index] = await self._serve(request, source, sender)
 
-        await asyncio.gather(take_reports(), *(serve(index) for index in others))
+        await asyncio.gather(
+            *(take(path, places) for path, places in bursts.items()),
+            *(serve(index) for index in others),
+        )
         return replies
 
     async def send(self, target: Target, command: Command) -> Ack:

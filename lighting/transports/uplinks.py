@@ -21,7 +21,6 @@ from typing import Any
 
 from lighting.errors import ProtocolError, StorageError, UnknownLampError
 from lighting.metrics import Counters
-from lighting.model import StateReport
 from lighting.protocol import (
     CONTENT_FORMAT_CBOR,
     CONTROLLER_FAULT,
@@ -60,6 +59,9 @@ class Answer:
 
 
 ACCEPTED = Answer("2.04")
+Burst = tuple[bytes, int | None, tuple[str, int], str | None]
+"""An uplink of a burst: payload, content format, source, and the lamp OSCORE
+authenticated (None: not protected)."""
 _DECODERS: dict[str, Callable[[bytes], Any]] = {
     "registration": decode_registration,
     "report": decode_report,
@@ -156,9 +158,7 @@ class Uplinks:
         finally:
             self._gate.leave()
 
-    async def take_reports(
-        self, reports: list[tuple[bytes, int | None, tuple[str, int], str | None]]
-    ) -> list[Answer]:
+    async def take_reports(self, reports: list[Burst]) -> list[Answer]:
         """Take a burst of reports (payload, content format, source, authenticated sender)
         at once: one submission to the controller, one answer each, as ``take`` gives it."""
         if not self._gate.enter():
@@ -168,25 +168,59 @@ class Uplinks:
         finally:
             self._gate.leave()
 
-    async def _take_reports(
-        self, reports: list[tuple[bytes, int | None, tuple[str, int], str | None]]
-    ) -> list[Answer]:
-        answers: list[Answer | None] = [None] * len(reports)
-        decoded: list[StateReport] = []
+    def _decode_burst(
+        self, name: str, uplinks: list[Burst]
+    ) -> tuple[list[Answer | None], list[Any], list[int]]:
+        """Each uplink of a burst decoded (``name``: a value of ``ROUTES``): the answers of
+        those refused, the values of the others and where each is in the burst."""
+        answers: list[Answer | None] = [None] * len(uplinks)
+        values: list[Any] = []
         places: list[int] = []
-        for index, (payload, content_format, source, sender) in enumerate(reports):
+        decode = _DECODERS[name]
+        for index, (payload, content_format, source, sender) in enumerate(uplinks):
             try:
                 _check_format(content_format)
-                report = decode_report(payload)
+                value = decode(payload)
             except ProtocolError as err:
-                log.debug("refused report from %s:%d: %s", *source, err.reason)
-                answers[index] = self.refuse("report", err)
+                log.debug("refused %s from %s:%d: %s", name, *source, err.reason)
+                answers[index] = self.refuse(name, err)
                 continue
-            if sender is not None and report.lamp_id != sender:
-                answers[index] = self.impersonation("report", sender, report.lamp_id)
+            if sender is not None and value.lamp_id != sender:
+                answers[index] = self.impersonation(name, sender, value.lamp_id)
                 continue
-            decoded.append(report)
+            values.append(value)
             places.append(index)
+        return answers, values, places
+
+    async def take_registrations(self, registrations: list[Burst]) -> list[Answer]:
+        """Take a burst of registrations at once: stored in one transaction, one answer
+        each (2.01 for a lamp the controller did not know), as ``take`` gives it."""
+        if not self._gate.enter():
+            return [Answer("5.03", "the controller is shutting down")] * len(registrations)
+        try:
+            answers, values, places = self._decode_burst("registration", registrations)
+            if values:
+                items = [
+                    (value, *registrations[index][2])
+                    for value, index in zip(values, places, strict=True)
+                ]
+                try:
+                    news = await self._handler.on_registrations(items)
+                except StorageError:
+                    self._counters.incr("coap.failed.registration.storage", len(values))
+                    log.exception("could not store %d registrations", len(values))
+                    for index in places:
+                        answers[index] = Answer("5.03", "the controller cannot store it now")
+                else:
+                    for index, new in zip(places, news, strict=True):
+                        answers[index] = Answer("2.01" if new else "2.04")
+                    self._counters.incr("coap.accepted.registration", len(news))
+            return [answer if answer is not None else ACCEPTED for answer in answers]
+        finally:
+            self._gate.leave()
+
+    async def _take_reports(self, reports: list[Burst]) -> list[Answer]:
+        answers, decoded, places = self._decode_burst("report", reports)
         if decoded:
             refused: Sequence[Exception | None]
             try:

@@ -46,6 +46,25 @@ def test_registration_is_new_once_and_keeps_the_address(repo: Repository) -> Non
     assert lamp.registered_at.tzinfo is not None
 
 
+def test_a_burst_of_registrations_is_stored_in_one_go(repo: Repository) -> None:
+    """More lamps than one query reads, a known one, and one lamp twice in the burst."""
+
+    def reg(lamp_id: str, zone: str = "north") -> Registration:
+        return Registration(lamp_id=lamp_id, seq=1, zone=zone, latitude=1, longitude=2, wattage=50)
+
+    _register(repo, "K1")
+    burst = [(reg(f"B{i:04d}"), f"127.9.{i // 250}.{i % 250 + 1}", 5683) for i in range(1200)]
+    burst += [(reg("K1"), "127.9.9.9", 5690), (reg("B0001", "harbour"), "127.9.9.8", 5691)]
+    news = repo.register_lamps(burst, T0)
+    assert news == [True] * 1200 + [False, False]
+    assert len(repo.lamps()) == 1201
+    known, twice = repo.lamp("K1"), repo.lamp("B0001")
+    assert known is not None
+    assert twice is not None
+    assert (known.zone, known.address, known.port) == ("north", "127.9.9.9", 5690)
+    assert (twice.zone, twice.address, twice.port) == ("harbour", "127.9.9.8", 5691)
+
+
 def test_timestamps_come_back_in_utc_whatever_zone_went_in(repo: Repository) -> None:
     shanghai = timezone(timedelta(hours=8))
     reg = Registration(lamp_id="L2", seq=1, zone="north", latitude=1, longitude=2, wattage=50)
