@@ -214,3 +214,31 @@ def test_key_files_with_a_lamp_twice_and_open_states_are_refused(tmp_path: Path)
     os.chmod(state_file(where, "lamps"), 0o644)
     with pytest.raises(ConfigError, match=r"lamps.seq.json.*chmod 600"):
         KeyStore(where, "lamps").open()
+
+
+def test_provision_from_the_record_and_a_simulator_without_keys_is_refused(
+    tmp_path: Path, db_url: str
+) -> None:
+    runner = CliRunner()
+    inventory = tmp_path / "city.csv"
+    inventory.write_text(
+        "lamp_id,zone,latitude,longitude,wattage\n"
+        + "".join(f"{lamp},centre,36.7,119.1,90\n" for lamp in LAMPS[:3]),
+        "utf-8",
+    )
+    imported = runner.invoke(app, ["import", str(inventory), "--db", db_url])
+    assert imported.exit_code == 0, imported.output
+    where = tmp_path / "keys"
+    result = runner.invoke(app, ["keys", "provision", "--dir", str(where), "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert [key.lamp_id for key in read_keys(keys_file(where, "lamps"))] == LAMPS[:3]
+
+    # The simulated city has other lamps than those keys: it says so and does not start.
+    refused = runner.invoke(app, ["sim", "--lamps", "2", "--no-faults", "--keys", str(where)])
+    assert refused.exit_code == 2
+    assert "have no OSCORE key" in refused.output
+    missing = runner.invoke(
+        app, ["sim", "--lamps", "2", "--no-faults", "--keys", str(tmp_path / "none")]
+    )
+    assert missing.exit_code == 2
+    assert "none" in missing.output
