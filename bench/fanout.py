@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import multiprocessing
 import os
@@ -39,7 +38,7 @@ from typing import Any, Literal
 from lighting.config import Settings, load_settings
 from lighting.controller import Controller
 from lighting.demo import free_udp_port
-from lighting.keys import KeyStore, provision
+from lighting.keys import KeyStore, keys_or_plain, provision
 from lighting.storage.records import ChangeRecord
 from simulator import LampSpec, Simulator, build_fleet
 
@@ -107,10 +106,6 @@ def _keys(workdir: Path, lamps: int, oscore: bool) -> Path | None:
     return workdir / "keys"
 
 
-def _lamp_keys(keys: Path | None) -> contextlib.AbstractContextManager[KeyStore | None]:
-    return KeyStore(keys, "lamps") if keys is not None else contextlib.nullcontext()
-
-
 async def _inline(
     lamps: int, per_cell: int, concurrency: int, workdir: Path, keys: Path | None
 ) -> dict[str, Any]:
@@ -119,7 +114,7 @@ async def _inline(
     specs = build_fleet(lamps, zones=[ZONE], base_address=SIM_BASE, port=port, report_period_s=3600)
     async with Controller(settings) as controller:
         started = time.monotonic()
-        with _lamp_keys(keys) as lamp_keys:
+        with keys_or_plain(keys, "lamps") as lamp_keys:
             return await _inline_run(controller, specs, lamp_keys, started)
 
 
@@ -176,7 +171,7 @@ def _simulator_main(
             "sim_peak_rss_mib": _peak_rss_mib(),
         }
 
-    with _lamp_keys(keys) as lamp_keys:
+    with keys_or_plain(keys, "lamps") as lamp_keys:
         pipe.send(asyncio.run(run(lamp_keys)))
 
 

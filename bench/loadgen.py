@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lighting.keys import KeyStore
+from lighting.keys import KeyStore, keys_or_plain
 from lighting.metrics import Counters
 from lighting.model import Registration, StateReport
 from lighting.protocol import (
@@ -272,10 +272,7 @@ def _child(
     *,
     keys: Path | None,
 ) -> None:
-    if keys is None:
-        results.put(asyncio.run(_generate(controller, lamps, reports, window, None)))
-        return
-    with KeyStore(keys, "lamps") as store:
+    with keys_or_plain(keys, "lamps") as store:
         results.put(asyncio.run(_generate(controller, lamps, reports, window, store)))
 
 

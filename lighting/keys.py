@@ -32,6 +32,7 @@ import secrets
 import stat
 import tempfile
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -216,6 +217,12 @@ def _state_json(contexts: dict[str, dict[str, Any]], *, clean: bool) -> bytes:
 
 
 # -- the store at run time --------------------------------------------------------------------
+
+
+def keys_or_plain(directory: Path | None, side: Side) -> AbstractContextManager[KeyStore | None]:
+    """The side's open ``KeyStore`` for the ``with`` block, or None (plain CoAP) when there
+    is no key directory."""
+    return KeyStore(directory, side) if directory is not None else nullcontext()
 
 
 class KeyStore:

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import json
 import logging
@@ -30,7 +29,7 @@ from rich.markup import escape
 
 from lighting.const import EXIT_REFUSED, EXIT_USAGE
 from lighting.errors import ConfigError, ProtocolError
-from lighting.keys import KeyStore
+from lighting.keys import KeyStore, keys_or_plain
 from lighting.model import FaultKind
 from lighting.protocol.inventory import write_csv, write_geojson
 from simulator.city import City, build_city
@@ -147,8 +146,7 @@ class _Run:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        keys = KeyStore(self.keys, "lamps") if self.keys is not None else None
-        with keys if keys is not None else contextlib.nullcontext():
+        with keys_or_plain(self.keys, "lamps") as keys:
             await self._serve(stop, keys)
 
     async def _serve(self, stop: asyncio.Event, keys: KeyStore | None) -> None:

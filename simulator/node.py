@@ -448,11 +448,8 @@ class LampNode:
             return sealed.code, sealed.payload, list(sealed.options)
         except OscoreError as err:
             self.refused += 1
-            return coap.code(*map(int, err.code.split("."))), err.reason.encode(), []
-        message = Message(
-            request.mtype, inner.code, request.mid, request.token, inner.options, inner.payload
-        )
-        code, payload, options = self._render(message)
+            return coap.code_of(err.code), err.reason.encode(), []
+        code, payload, options = self._render(inner.within(request))
         sealed = context.protect_response(inner.request_id, code, options, payload)
         return sealed.code, sealed.payload, list(sealed.options)
 
@@ -547,10 +544,7 @@ class LampNode:
             self.refused += 1
             log.warning("%s: a response that %s", self.spec.lamp_id, err.reason)
             return None, None
-        message = Message(
-            answer.mtype, inner.code, answer.mid, answer.token, inner.options, inner.payload
-        )
-        return message, echo_challenge(inner)
+        return inner.within(answer), echo_challenge(inner)
 
     async def _exchange(
         self, method: int, options: tuple[tuple[int, bytes], ...], payload: bytes

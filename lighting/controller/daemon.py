@@ -49,13 +49,13 @@ from schedules import NightPlan, change_in_force, level_at, plan_zones
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 30
+"""How long shutdown waits for uplinks in hand to be stored."""
+SEND_DRAIN_S = 10
+"""How long a normal stop waits for the commands on the air (those left stay pending)."""
 INSECURE = (
     'CoAP without OSCORE ([coap] security = "insecure"): anyone who reaches the controller '
     "can report as any lamp, and anyone who reaches a lamp can switch it. For labs only."
 )
-SEND_DRAIN_S = 10
-"""How long a normal stop waits for the commands on the air (those left stay pending)."""
-"""How long shutdown waits for uplinks in hand to be stored."""
 
 
 def utc_now() -> datetime:

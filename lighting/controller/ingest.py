@@ -72,7 +72,6 @@ class ReportWriter:
         self._queued = 0
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
-        self.batches = 0
 
     @property
     def room(self) -> int:
@@ -138,7 +137,6 @@ class ReportWriter:
                 if not chunk.future.done():
                     chunk.future.set_exception(err)
             return
-        self.batches += 1
         self._counters.incr("ingest.batches")
         self._counters.incr("ingest.batched", len(stored))
         at = 0

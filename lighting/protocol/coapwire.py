@@ -37,6 +37,12 @@ def code_text(value: int) -> str:
     return f"{value >> 5}.{value & 0x1F:02d}"
 
 
+def code_of(text: str) -> int:
+    """The code written as people write it (``"4.01"``) as its byte."""
+    klass, _, detail = text.partition(".")
+    return code(int(klass), int(detail))
+
+
 EMPTY: Final = 0
 GET: Final = code(0, 1)
 POST: Final = code(0, 2)

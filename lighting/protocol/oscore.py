@@ -46,6 +46,7 @@ from lighting.protocol.coapwire import (
     CHANGED,
     POST,
     UNAUTHORIZED,
+    Message,
     Option,
     decode_options,
     encode_options,
@@ -125,6 +126,10 @@ class Opened:
 
     def option_values(self, number: int) -> list[bytes]:
         return [value for n, value in self.options if n == number]
+
+    def within(self, outer: Message) -> Message:
+        """The message as its sender wrote it, with the type, id and token of ``outer``."""
+        return Message(outer.mtype, self.code, outer.mid, outer.token, self.options, self.payload)
 
 
 class ReplayWindow:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from lighting.errors import StorageError
 from lighting.storage.tables import LampRow, UTCDateTime
@@ -93,6 +93,11 @@ class DriverStyle:
         return ", ".join(f"{name} = {self.mark}" for name in columns)
 
 
+ROWS_PER_QUERY = 500
+"""Ids per ``IN`` list when rows are read by many ids (SQLite allows at most 32,766
+parameters)."""
+
+
 class RepositoryBase:
     """The engine and its transactions."""
 
@@ -139,6 +144,17 @@ class RepositoryBase:
         """A round trip to the database (``StorageError`` if it does not answer)."""
         with self._session() as s:
             s.execute(text("SELECT 1"))
+
+    @staticmethod
+    def _lamp_rows(s: Session, lamp_ids: Sequence[str]) -> dict[str, LampRow]:
+        """The lamps of ``lamp_ids`` that the record has, by id (read ``ROWS_PER_QUERY`` ids
+        a query: a bound on IN lists)."""
+        ids = list(dict.fromkeys(lamp_ids))
+        rows: dict[str, LampRow] = {}
+        for at in range(0, len(ids), ROWS_PER_QUERY):
+            query = select(LampRow).where(col(LampRow.lamp_id).in_(ids[at : at + ROWS_PER_QUERY]))
+            rows.update((row.lamp_id, row) for row in s.exec(query))
+        return rows
 
     @contextmanager
     def _session(self) -> Iterator[Session]:

@@ -16,15 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, select
-
 from lighting.protocol.inventory import InventoryLamp
 from lighting.storage import audit
 from lighting.storage.base import RepositoryBase
 from lighting.storage.tables import LampRow
-
-_BATCH = 500
-"""Lamp ids per ``IN`` query (SQLite allows at most 32,766 parameters)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +53,7 @@ class InventoryStore(RepositoryBase):
         ``by`` when given, naming the ``source`` file)."""
         added = updated = kept = 0
         with self._session() as s:
-            ids = [lamp.lamp_id for lamp in lamps]
-            existing: dict[str, LampRow] = {}
-            for start in range(0, len(ids), _BATCH):
-                chunk = ids[start : start + _BATCH]
-                query = select(LampRow).where(col(LampRow.lamp_id).in_(chunk))
-                existing.update((row.lamp_id, row) for row in s.exec(query))
+            existing = self._lamp_rows(s, [lamp.lamp_id for lamp in lamps])
             for lamp in lamps:
                 row = existing.get(lamp.lamp_id)
                 if row is None:

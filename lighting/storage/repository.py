@@ -36,10 +36,6 @@ def _lamp(row: LampRow) -> LampRecord:
     return to_record(LampRecord, row)
 
 
-REGISTER_CHUNK = 500
-"""Lamps read per query when a burst of registrations is stored (a bound on IN lists)."""
-
-
 class Repository(
     AuditStore, ReportStore, CommandStore, FaultStore, EnergyStore, OverrideStore, InventoryStore
 ):
@@ -57,13 +53,7 @@ class Repository(
         """Insert or update lamps from their registrations (each with the address and port
         it came from) in one transaction; per registration, True if the lamp is new."""
         with self._session() as s:
-            ids = list(dict.fromkeys(reg.lamp_id for reg, _, _ in registrations))
-            rows: dict[str, LampRow] = {}
-            for at in range(0, len(ids), REGISTER_CHUNK):
-                query = select(LampRow).where(
-                    col(LampRow.lamp_id).in_(ids[at : at + REGISTER_CHUNK])
-                )
-                rows.update((row.lamp_id, row) for row in s.exec(query))
+            rows = self._lamp_rows(s, [reg.lamp_id for reg, _, _ in registrations])
             news: list[bool] = []
             for reg, address, port in registrations:
                 row = rows.get(reg.lamp_id)

@@ -76,6 +76,13 @@ class Reply:
     options: tuple[tuple[int, bytes], ...] = ()
     """Further options of the response (an OSCORE-protected one carries its OSCORE option)."""
 
+    @property
+    def all_options(self) -> tuple[tuple[int, bytes], ...]:
+        """``options`` and the Content-Format option, if any."""
+        if self.content_format is None:
+            return self.options
+        return (*self.options, (Option.CONTENT_FORMAT, encode_uint(self.content_format)))
+
 
 Serve = Callable[[Message, Address], Awaitable[Reply]]
 ServeBatch = Callable[[list[tuple[Message, Address]]], Awaitable[list[Reply]]]
@@ -351,9 +358,7 @@ class LeanEndpoint(asyncio.DatagramProtocol):
         self._answer(message, address, reply)
 
     def _answer(self, request: Message, address: Address, reply: Reply) -> None:
-        options = reply.options
-        if reply.content_format is not None:
-            options += ((Option.CONTENT_FORMAT, encode_uint(reply.content_format)),)
+        options = reply.all_options
         if request.mtype is Type.CON:
             response = Message(
                 Type.ACK, reply.code, request.mid, request.token, options, reply.payload

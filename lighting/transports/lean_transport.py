@@ -51,6 +51,7 @@ from lighting.protocol.coapwire import (
     Option,
     bad_option,
     code,
+    code_of,
     code_text,
     encode_uint,
     path_options,
@@ -224,10 +225,9 @@ class LeanCoapTransport:
             if sealer is None or opened_id is None:
                 replies[index] = reply
                 continue
-            options: tuple[tuple[int, bytes], ...] = reply.options
-            if reply.content_format is not None:
-                options += ((Option.CONTENT_FORMAT, encode_uint(reply.content_format)),)
-            replies[index] = _sealed(sealer, opened_id, reply.code, options, reply.payload)
+            replies[index] = _sealed(
+                sealer, opened_id, reply.code, reply.all_options, reply.payload
+            )
         return replies
 
     def _open(
@@ -248,9 +248,7 @@ class LeanCoapTransport:
                 return self._refused(exhausted, source)
         except OscoreError as err:
             return self._refused(err, source)
-        message = Message(
-            request.mtype, inner.code, request.mid, request.token, inner.options, inner.payload
-        )
+        message = inner.within(request)
         bad = bad_option(message, INNER_UNDERSTOOD)
         if bad is not None:
             self.counters.incr("coap.refused.bad-option")
@@ -261,8 +259,7 @@ class LeanCoapTransport:
         """Not protected, or not for us: an unprotected answer (none can be trusted)."""
         self.counters.incr(f"coap.refused.oscore.{err.why}")
         log.debug("refused a request from %s:%d: %s", *source, err.reason)
-        klass, detail = err.code.split(".")
-        return Reply(code(int(klass), int(detail)), err.reason.encode())
+        return Reply(code_of(err.code), err.reason.encode())
 
     async def _serve_plain(self, batch: list[tuple[Message, Address, str | None]]) -> list[Reply]:
         """A burst of requests: the reports in it taken as one submission (stored in one

@@ -225,8 +225,7 @@ class Uplinks:
             refused: Sequence[Exception | None]
             try:
                 refused = await self._handler.on_reports(decoded)
-            except StorageError:
-                self._counters.incr("coap.failed.report.storage", len(decoded))
+            except StorageError:  # each is counted as failed below
                 log.exception("could not store %d reports", len(decoded))
                 refused = [StorageError("the controller cannot store it now")] * len(decoded)
             accepted = 0
