@@ -66,7 +66,7 @@ def test_the_command_log_filters_by_lamp_zone_and_time(db_url: str) -> None:
         lamp_ids=["L1", "L2"],
         now=t0,
     )
-    repo.record_outcomes([CommandOutcome(ids["L1"], "acknowledged", t0, 850.0, 2)])
+    repo.record_outcomes([CommandOutcome(ids["L1"], "L1", "acknowledged", t0, 850.0, 2)])
     later, _ = repo.create_change(
         zone="north",
         level=40,

@@ -590,6 +590,7 @@ class DeliveryEngine:
         self._outcomes.append(
             CommandOutcome(
                 command_id=pending.command.command_id,
+                lamp_id=pending.lamp_id,
                 outcome=outcome,
                 completed_at=self._clock(),
                 latency_ms=None if latency_s is None else round(latency_s * 1000, 3),

@@ -93,9 +93,15 @@ class DriverStyle:
         return ", ".join(f"{name} = {self.mark}" for name in columns)
 
 
-ROWS_PER_QUERY = 500
-"""Ids per ``IN`` list when rows are read by many ids (SQLite allows at most 32,766
-parameters)."""
+IN_CHUNK = 500
+"""Values in one ``IN (...)`` list: SQLite binds at most 32,766 parameters a statement."""
+_T = TypeVar("_T")
+
+
+def chunks(values: Sequence[_T], size: int = IN_CHUNK) -> Iterator[Sequence[_T]]:
+    """``values`` in slices of ``size`` (for ``IN`` lists)."""
+    for at in range(0, len(values), size):
+        yield values[at : at + size]
 
 
 class RepositoryBase:
@@ -147,13 +153,13 @@ class RepositoryBase:
 
     @staticmethod
     def _lamp_rows(s: Session, lamp_ids: Sequence[str]) -> dict[str, LampRow]:
-        """The lamps of ``lamp_ids`` that the record has, by id (read ``ROWS_PER_QUERY`` ids
-        a query: a bound on IN lists)."""
-        ids = list(dict.fromkeys(lamp_ids))
+        """The lamps of ``lamp_ids`` that the record has, by id."""
         rows: dict[str, LampRow] = {}
-        for at in range(0, len(ids), ROWS_PER_QUERY):
-            query = select(LampRow).where(col(LampRow.lamp_id).in_(ids[at : at + ROWS_PER_QUERY]))
-            rows.update((row.lamp_id, row) for row in s.exec(query))
+        for chunk in chunks(list(dict.fromkeys(lamp_ids))):
+            rows.update(
+                (row.lamp_id, row)
+                for row in s.exec(select(LampRow).where(col(LampRow.lamp_id).in_(chunk)))
+            )
         return rows
 
     @contextmanager

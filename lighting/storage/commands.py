@@ -12,21 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from lighting.const import ACKNOWLEDGED, FAILED, PENDING, SUPERSEDED
 from lighting.errors import StorageError
-from lighting.storage.base import RepositoryBase, row_id, to_record
+from lighting.storage.base import RepositoryBase, chunks, row_id, to_record
 from lighting.storage.records import ChangeRecord, ChangeSummary, CommandOutcome, CommandRecord
 from lighting.storage.tables import ChangeRow, CommandRow, LampRow, UTCDateTime
-
-_T = TypeVar("_T")
-
-IN_CHUNK = 500
-"""Values in one ``IN (...)`` list: SQLite binds at most 32,766 parameters a statement."""
 
 
 def _command(row: CommandRow) -> CommandRecord:
@@ -35,10 +29,6 @@ def _command(row: CommandRow) -> CommandRecord:
 
 def _change(row: ChangeRow) -> ChangeRecord:
     return to_record(ChangeRecord, row, change_id=row_id(row))
-
-
-def _chunks(values: Sequence[_T], size: int = IN_CHUNK) -> list[Sequence[_T]]:
-    return [values[at : at + size] for at in range(0, len(values), size)]
 
 
 class CommandStore(RepositoryBase):
@@ -104,7 +94,7 @@ class CommandStore(RepositoryBase):
         # Supersede what is pending for these lamps: by the lamp's index, in chunks (SQLite
         # binds at most 32,766 parameters a statement), and only what is still pending.
         command, lamp = CommandRow.__tablename__, LampRow.__tablename__
-        for chunk in _chunks(list(lamp_ids)):
+        for chunk in chunks(lamp_ids):
             s.execute(
                 update(CommandRow)
                 .where(col(CommandRow.lamp_id).in_(chunk))
@@ -176,12 +166,18 @@ class CommandStore(RepositoryBase):
                     for o in outcomes
                 ],
             )
-            acknowledged = [o.command_id for o in outcomes if o.outcome == ACKNOWLEDGED]
-            for chunk in _chunks(acknowledged):
-                s.execute(
-                    update(LampRow)
-                    .where(col(LampRow.desired_command_id).in_(chunk))
-                    .values(delivered=True, unreachable=False)
+            # By the lamp's key: desired_command_id has no index of its own.
+            acknowledged = [
+                (True, False, o.lamp_id, o.command_id)
+                for o in outcomes
+                if o.outcome == ACKNOWLEDGED
+            ]
+            if acknowledged:
+                connection.exec_driver_sql(
+                    f"UPDATE {LampRow.__tablename__} "  # noqa: S608
+                    f"SET {driver.assignments(('delivered', 'unreachable'))} "
+                    f"WHERE lamp_id = {driver.mark} AND desired_command_id = {driver.mark}",
+                    acknowledged,
                 )
 
     def change_summary(self, change_id: int) -> ChangeSummary | None:

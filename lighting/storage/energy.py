@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -50,7 +50,7 @@ from sqlalchemy import (
 from sqlmodel import Session, SQLModel, col
 
 from lighting.energy import Reading, hour_of, hour_shares, interval
-from lighting.storage.base import RepositoryBase, to_record
+from lighting.storage.base import RepositoryBase, chunks, to_record
 from lighting.storage.records import HourlyRecord, NightEnergy, PruneResult, RollupResult
 from lighting.storage.tables import HourlyRow, LampRow, ReportRow, RollupRow
 from schedules import night_of
@@ -63,7 +63,6 @@ ROLLUP = "hourly"
 _HALF_HOUR = timedelta(minutes=30)
 _CHUNK = 1000  # values in one IN list
 _NIGHTS_PER_QUERY = 62  # branches of one CASE
-_T = TypeVar("_T")
 
 _COLUMNS = (
     col(ReportRow.lamp_id),
@@ -103,11 +102,6 @@ def _add(deltas: _Deltas, prev: Reading | None, reading: Reading, sign: float) -
         delta.burning_s += sign * share.burning_s
         delta.level_s += sign * share.level_s
         delta.covered_s += sign * share.covered_s
-
-
-def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _tidy(value: float) -> float:
@@ -246,7 +240,7 @@ class EnergyStore(RepositoryBase):
         )
         zones: dict[str, str] = {}
         ids: list[int] = []
-        for chunk in _chunks(lamp_ids):
+        for chunk in chunks(lamp_ids, _CHUNK):
             for lamp_id, zone, found in s.execute(
                 select(col(LampRow.lamp_id), col(LampRow.zone), tail_id).where(
                     col(LampRow.lamp_id).in_(chunk)
@@ -256,7 +250,7 @@ class EnergyStore(RepositoryBase):
                 if found is not None:
                     ids.append(found)
         tails: dict[str, Reading] = {}
-        for some in _chunks(ids):
+        for some in chunks(ids, _CHUNK):
             for row in s.execute(select(*_COLUMNS).where(col(ReportRow.id).in_(some))):
                 report = Reading(*row)
                 tails[report.lamp_id] = report
@@ -286,7 +280,7 @@ class EnergyStore(RepositoryBase):
         updates: list[dict[str, Any]] = []
         inserts: list[dict[str, Any]] = []
         for hour, lamp_ids in by_hour.items():
-            for chunk in _chunks(lamp_ids):
+            for chunk in chunks(lamp_ids, _CHUNK):
                 existing = {
                     row.lamp_id: row._mapping
                     for row in s.execute(
@@ -403,7 +397,7 @@ class EnergyStore(RepositoryBase):
         nights = [first + timedelta(days=n) for n in range((last - first).days + 1)]
         found: list[NightEnergy] = []
         with self._session() as s:
-            for chunk in _chunks(nights, _NIGHTS_PER_QUERY):
+            for chunk in chunks(nights, _NIGHTS_PER_QUERY):
                 found.extend(
                     self._nights(s, chunk, tz, zone=zone, lamp_id=lamp_id, per_lamp=per_lamp)
                 )

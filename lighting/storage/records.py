@@ -169,6 +169,7 @@ class CommandOutcome:
     """What became of one command, to be written back in a batch."""
 
     command_id: int
+    lamp_id: str
     outcome: str  # "acknowledged" or "failed"
     completed_at: datetime
     latency_ms: float | None

@@ -110,9 +110,9 @@ def test_change_records_commands_and_counts_outcomes(repo: Repository) -> None:
     assert len(set(ids.values())) == 3
     repo.record_outcomes(
         [
-            CommandOutcome(ids["L1"], "acknowledged", T0, 12.0, 1),
-            CommandOutcome(ids["L2"], "acknowledged", T0, 15.0, 1),
-            CommandOutcome(ids["L3"], "failed", T0, None, 1, "no answer"),
+            CommandOutcome(ids["L1"], "L1", "acknowledged", T0, 12.0, 1),
+            CommandOutcome(ids["L2"], "L2", "acknowledged", T0, 15.0, 1),
+            CommandOutcome(ids["L3"], "L3", "failed", T0, None, 1, "no answer"),
         ]
     )
     change = repo.finish_change(change_id, T0 + timedelta(seconds=1))
@@ -126,7 +126,7 @@ def test_a_failed_command_stays_failed_when_a_newer_change_comes(repo: Repositor
     first, ids = repo.create_change(
         zone="centre", level=60, reason="dusk", planned_at=T0, lamp_ids=["L1"], now=T0
     )
-    repo.record_outcomes([CommandOutcome(ids["L1"], "failed", T0, None, 5, "no answer")])
+    repo.record_outcomes([CommandOutcome(ids["L1"], "L1", "failed", T0, None, 5, "no answer")])
     repo.finish_change(first, T0)
     repo.create_change(
         zone="centre",
