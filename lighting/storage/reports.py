@@ -114,9 +114,12 @@ class ReportStore(RepositoryBase):
                     )
                 )
             }
-            # What is stored under the numbers of the batch, in the lamps' current boots
-            # (and older ones: a copy may come after a new start), with the values that tell
-            # a copy from a new report under an old number.
+            # What is stored under the numbers of the batch, in the lamps' current boots and
+            # the ones before (a copy may come after a new start), with the values that tell
+            # a copy from a new report under an old number. Older boots are never looked at:
+            # plain IN lists on the (lamp, boot, seq) index, not row values, which SQLite
+            # reads slower (docs/performance.md).
+            boots = {b for boot, _ in lamps.values() for b in (boot, boot - 1)}
             seen = {
                 (lamp_id, boot, seq): values
                 for lamp_id, boot, seq, *values in s.execute(
@@ -130,6 +133,7 @@ class ReportStore(RepositoryBase):
                         col(ReportRow.burning_s),
                     )
                     .where(col(ReportRow.lamp_id).in_(lamp_ids))
+                    .where(col(ReportRow.boot).in_(boots))
                     .where(col(ReportRow.seq).in_({report.seq for report, _ in batch}))
                 )
             }
