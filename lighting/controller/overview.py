@@ -41,13 +41,13 @@ LAMP_HISTORY = 2000
 
 def _record_part(
     repo: Repository, now: datetime, controller: Controller
-) -> tuple[list[FaultRecord], list[NightEnergy], int, list[tuple[str, str]], str]:
+) -> tuple[list[FaultRecord], list[NightEnergy], int, dict[str, dict[str, int]], str]:
     """What the overview needs from the database (runs on the database thread)."""
     tz = controller.settings.site_value.tzinfo
     faults = repo.faults(status=ACTIVE)
     energy = repo.energy_tonight(now, tz)
     incidents = len(repo.incidents())
-    outcomes: list[tuple[str, str]] = []
+    outcomes: dict[str, dict[str, int]] = {}
     label = ""
     recent = repo.changes(CITY_WIDE_ZONES)
     if recent:
@@ -56,9 +56,7 @@ def _record_part(
         when = latest[0].planned_at.astimezone(tz).strftime("%H:%M")
         parts = ", ".join(f"{c.zone} {c.level} %" for c in sorted(latest, key=lambda c: c.zone))
         label = f"planned {when}: {parts}"
-        for change in latest:
-            commands = repo.commands(change_id=change.change_id, limit=100_000)
-            outcomes += [(command.lamp_id, command.outcome) for command in commands]
+        outcomes = repo.outcomes_by_cell([change.change_id for change in latest])
     return faults, energy, incidents, outcomes, label
 
 
@@ -105,13 +103,11 @@ async def city_view(controller: Controller) -> CityView:
                 program=plan.program.name,
             )
         )
-    cells: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for lamp_id, outcome in outcomes:
-        entry = controller.registry.find(lamp_id)
-        cells[entry.cell if entry is not None else "?"][outcome] += 1
     delivery = tuple(
-        CellDelivery(cell, counts[ACKNOWLEDGED], counts[PENDING], counts[FAILED])
-        for cell, counts in sorted(cells.items())
+        CellDelivery(
+            cell, counts.get(ACKNOWLEDGED, 0), counts.get(PENDING, 0), counts.get(FAILED, 0)
+        )
+        for cell, counts in sorted(outcomes.items())
     )
     overrides = tuple(
         OverrideView(r.override_id, r.zone, r.lamp_id, r.level, r.start, r.end, r.by, r.reason)

@@ -180,6 +180,24 @@ class CommandStore(RepositoryBase):
                     acknowledged,
                 )
 
+    def outcomes_by_cell(self, change_ids: Sequence[int]) -> dict[str, dict[str, int]]:
+        """How many commands of these changes are in each outcome, per cell of their lamps
+        (counted by the database: a city-wide change is a command per lamp)."""
+        counts: dict[str, dict[str, int]] = {}
+        if not change_ids:
+            return counts
+        with self._session() as s:
+            query = (
+                select(LampRow.cell, CommandRow.outcome, func.count())
+                .select_from(CommandRow)
+                .join(LampRow, col(LampRow.lamp_id) == col(CommandRow.lamp_id), isouter=True)
+                .where(col(CommandRow.change_id).in_(change_ids))
+                .group_by(LampRow.cell, CommandRow.outcome)
+            )
+            for cell, outcome, count in s.exec(query):
+                counts.setdefault(cell if cell is not None else "?", {})[outcome] = count
+        return counts
+
     def change_summary(self, change_id: int) -> ChangeSummary | None:
         with self._session() as s:
             change = s.get(ChangeRow, change_id)

@@ -119,6 +119,7 @@ def test_change_records_commands_and_counts_outcomes(repo: Repository) -> None:
     assert (change.total, change.acknowledged, change.failed) == (3, 2, 1)
     failed = repo.commands(lamp_id="L3")
     assert [(c.outcome, c.error) for c in failed] == [("failed", "no answer")]
+    assert repo.outcomes_by_cell([change_id]) == {"cell-1": {"acknowledged": 2, "failed": 1}}
 
 
 def test_a_failed_command_stays_failed_when_a_newer_change_comes(repo: Repository) -> None:
