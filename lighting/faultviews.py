@@ -20,7 +20,6 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from lighting.model import Severity
 from lighting.storage import (
     CommandRecord,
     FaultRecord,
@@ -28,6 +27,7 @@ from lighting.storage import (
     LampRecord,
     ReportRecord,
 )
+from lighting.styles import SEVERITY_STYLE
 from lighting.views import command_dict, commands_table, lamp_dict, local_time, zone_label
 
 Distances = Mapping[int, float]
@@ -72,14 +72,6 @@ def _distance(metres: float) -> str:
     return f"{metres / 1000:.2f} km" if metres >= 1000 else f"{metres:.0f} m"
 
 
-_SEVERITY_STYLE = {
-    Severity.CRITICAL: "bold red",
-    Severity.MAJOR: "red",
-    Severity.MINOR: "yellow",
-    Severity.WARNING: "cyan",
-}
-
-
 def _status(fault: FaultRecord) -> str:
     shown = fault.status
     if fault.count > 1:
@@ -113,7 +105,7 @@ def faults_table(
             f.lamp_id,
             f.zone,
             f.kind.slug,
-            Text(str(f.severity), style=_SEVERITY_STYLE[f.severity]),
+            Text(str(f.severity), style=SEVERITY_STYLE[f.severity]),
             _status(f),
             local_time(f.opened_at, tz),
         ]

@@ -20,6 +20,7 @@ from textual.widgets.select import NoSelection
 
 from lighting.model import FaultKind, Severity
 from lighting.notices import FaultNotice, IncidentNotice
+from lighting.styles import SEVERITY_STYLE
 from lighting.tui import format as fmt
 from lighting.tui.messages import AcknowledgeWanted, FaultsWanted, LampWanted
 from lighting.tui.table import Cell, LiveTable, right
@@ -56,7 +57,7 @@ def item_key(item: Item) -> str:
 
 
 def item_cells(item: Item, tz: tzinfo | None) -> tuple[Cell, ...]:
-    style = fmt.SEVERITY_STYLE[item.severity]
+    style = SEVERITY_STYLE[item.severity]
     if isinstance(item, FaultNotice):
         ident, lamp, zone, count = str(item.fault_id), item.lamp_id, item.zone, str(item.count)
     else:
@@ -77,7 +78,7 @@ def item_cells(item: Item, tz: tzinfo | None) -> tuple[Cell, ...]:
 def detail(item: Item, tz: tzinfo | None) -> Text:
     """The row under the cursor in full."""
     line = Text()
-    style = fmt.SEVERITY_STYLE[item.severity]
+    style = SEVERITY_STYLE[item.severity]
     if isinstance(item, FaultNotice):
         line.append(f"fault {item.fault_id} ", style="bold")
         line.append(f"{item.kind.slug} ({item.severity})", style=style)

@@ -14,13 +14,8 @@ from rich.text import Text
 
 from lighting.model import Severity
 from lighting.notices import FaultNotice, IncidentNotice
+from lighting.styles import SEVERITY_STYLE
 
-SEVERITY_STYLE: Mapping[str, str] = {
-    Severity.CRITICAL: "bold red",
-    Severity.MAJOR: "red",
-    Severity.MINOR: "yellow",
-    Severity.WARNING: "cyan",
-}
 SEVERITY_MARK: Mapping[str, str] = {
     Severity.CRITICAL: "C",
     Severity.MAJOR: "M",

@@ -19,6 +19,7 @@ from textual.reactive import reactive
 from textual.widgets import Input, Static
 
 from lighting.overview import CommandView, LampView
+from lighting.styles import SEVERITY_STYLE
 from lighting.tui import format as fmt
 from lighting.tui.messages import LampWanted
 from lighting.tui.plot import Plot, Series
@@ -142,7 +143,7 @@ class LampPane(Vertical):
             {
                 str(fault.fault_id): (
                     right(fault.fault_id),
-                    Text(fault.kind.slug, style=fmt.SEVERITY_STYLE[fault.severity]),
+                    Text(fault.kind.slug, style=SEVERITY_STYLE[fault.severity]),
                     fmt.status(fault.status),
                     Text(fmt.clock(fault.opened_at, tz)),
                 )
