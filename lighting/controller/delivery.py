@@ -43,6 +43,7 @@ from lighting.metrics import Counters
 from lighting.model import Command, FaultKind, StateReport
 from lighting.storage import CommandOutcome, LampRecord, Store
 from lighting.transports import CommandTransport
+from lighting.transports.uplinks import Gate
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +119,8 @@ class DeliveryEngine:
         self._parked_by_cell: defaultdict[str, set[str]] = defaultdict(set)
         self.max_in_flight = 0
         self.max_in_flight_per_cell = 0
-        self.draining = False
-        self._attempts = 0
-        self._quiet = asyncio.Event()
-        self._quiet.set()
+        self._sends = Gate()
+        """Commands on the air: closed by ``drain``, which waits for them."""
 
     # -- what the controller asks ---------------------------------------------------------
 
@@ -347,16 +346,12 @@ class DeliveryEngine:
         """Start no new command; let those on the air finish and be recorded (up to
         ``timeout_s``). How many were still on the air. The rest stay pending in the record
         and are sent again after a restart."""
-        self.draining = True
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                await self._quiet.wait()
-        return self._attempts
+        return await self._sends.drain(timeout_s)
 
     def _start_waiting(self, sends: asyncio.TaskGroup) -> None:
         # Start commands round-robin over the cells, from a rotating first cell, so that no
         # cell waits while others use the city-wide allowance.
-        if self.draining:
+        if not self._sends.open:
             return
         total = len(self._in_flight)
         cells = [cell for cell, queue in self._waiting.items() if queue]
@@ -378,6 +373,7 @@ class DeliveryEngine:
                 self._in_flight[ready.lamp_id] = ready
                 total += 1
                 started = True
+                self._sends.enter()  # open: checked above, and nothing awaited since
                 sends.create_task(self._attempt(ready, cell))
         self.max_in_flight = max(self.max_in_flight, total)
         if self._per_cell:
@@ -394,14 +390,10 @@ class DeliveryEngine:
         return None
 
     async def _attempt(self, pending: Pending, cell: str) -> None:
-        self._attempts += 1
-        self._quiet.clear()
         try:
             await self._attempt_once(pending, cell)
         finally:
-            self._attempts -= 1
-            if not self._attempts:
-                self._quiet.set()
+            self._sends.leave()
 
     async def _attempt_once(self, pending: Pending, cell: str) -> None:
         entry = self._entry(pending.lamp_id)

@@ -70,7 +70,8 @@ _DECODERS: dict[str, Callable[[bytes], Any]] = {
 
 
 class Gate:
-    """Counts uplinks being handled, so that closing can refuse new ones and let these finish."""
+    """Counts work in hand (uplinks being handled, commands on the air), so that closing can
+    refuse new work and let what is in hand finish."""
 
     def __init__(self) -> None:
         self.open = True
