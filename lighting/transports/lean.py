@@ -31,7 +31,6 @@ import socket
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
 
 from lighting.errors import ProtocolError
 from lighting.metrics import Counters
@@ -122,7 +121,7 @@ class _Exchange:
         self.acked = False
 
 
-class LeanEndpoint(asyncio.DatagramProtocol):
+class LeanEndpoint:
     """One UDP socket that serves requests (``serve``) and sends its own."""
 
     def __init__(
@@ -158,7 +157,6 @@ class LeanEndpoint(asyncio.DatagramProtocol):
         self._serving: set[asyncio.Task[None]] = set()
         self._echoes: dict[tuple[Address, int], int] = {}
         """Duplicates that came while their request was being served: answered with it."""
-        self.transport: asyncio.DatagramTransport | None = None
         self._loop = asyncio.get_running_loop()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -180,16 +178,11 @@ class LeanEndpoint(asyncio.DatagramProtocol):
     @property
     def socket(self) -> socket.socket | None:
         """The endpoint's socket while it is open."""
-        if self._sock is not None:
-            return self._sock
-        if self.transport is not None:
-            sock: socket.socket | None = self.transport.get_extra_info("socket")
-            return sock
-        return None
+        return self._sock
 
     @property
     def is_open(self) -> bool:
-        return self._sock is not None or self.transport is not None
+        return self._sock is not None
 
     def _readable(self) -> None:
         sock = self._sock
@@ -204,15 +197,6 @@ class LeanEndpoint(asyncio.DatagramProtocol):
                 self.error_received(err)
                 return
             self.datagram_received(data, addr)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # asyncio hands a datagram endpoint its datagram transport (though its selector
-        # transport does not inherit DatagramTransport).
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        self._fail_all("the endpoint is closed")
 
     def error_received(self, exc: Exception) -> None:
         self.counters.incr("coap.socket-errors")
@@ -232,9 +216,6 @@ class LeanEndpoint(asyncio.DatagramProtocol):
             self._loop.remove_reader(self._sock.fileno())
             self._sock.close()
             self._sock = None
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
         self._fail_all("the endpoint is closed")
 
     def _fail_all(self, why: str) -> None:
@@ -252,8 +233,6 @@ class LeanEndpoint(asyncio.DatagramProtocol):
                 self.counters.incr("coap.send-dropped")
             except OSError as err:
                 self.error_received(err)
-        elif self.transport is not None:
-            self.transport.sendto(datagram, address)
 
     def _reset(self, mid: int, address: Address) -> None:
         self._send(encode(Message(Type.RST, 0, mid)), address)

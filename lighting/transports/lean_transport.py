@@ -133,7 +133,6 @@ class LeanCoapTransport:
         self._uplinks = Uplinks(self.handler, self.counters, self._gate)
         endpoint = LeanEndpoint(
             self.counters,
-            serve=self._serve,
             serve_batch=self._serve_batch,
             ack_timeout_s=self.ack_timeout_s,
             max_retransmit=self.max_retransmit,

@@ -121,9 +121,8 @@ async def server() -> AsyncIterator[tuple[LeanEndpoint, Address, list[Message]]]
         return Reply(coapwire.NOT_FOUND, b"nothing here")
 
     endpoint = LeanEndpoint(Counters(), serve=serve, ack_timeout_s=0.2, max_retransmit=2)
-    loop = asyncio.get_running_loop()
     port = free_port()
-    await loop.create_datagram_endpoint(lambda: endpoint, local_addr=("127.0.0.1", port))
+    endpoint.open(("127.0.0.1", port))
     yield endpoint, ("127.0.0.1", port), seen
     await endpoint.close()
 
@@ -223,8 +222,7 @@ class _Level(resource.Resource):  # type: ignore[misc]  # aiocoap ships no type 
 @pytest.fixture
 async def requester() -> AsyncIterator[LeanEndpoint]:
     endpoint = LeanEndpoint(Counters(), ack_timeout_s=0.1, max_retransmit=2, seed=1)
-    loop = asyncio.get_running_loop()
-    await loop.create_datagram_endpoint(lambda: endpoint, local_addr=("127.0.0.1", 0))
+    endpoint.open(("127.0.0.1", 0))
     yield endpoint
     await endpoint.close()
 
