@@ -52,6 +52,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from lighting.demo import free_udp_port
 from lighting.errors import ProtocolError
 from lighting.protocol import coapwire
 from lighting.protocol.coapwire import GET, Message, Type
@@ -300,9 +301,7 @@ def real_controller() -> Iterator[tuple[tuple[str, int], dict[str, Any]]]:
     ours, theirs = context.Pipe()
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as workdir:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe_port:
-            probe_port.bind(("127.0.0.1", 0))
-            port = probe_port.getsockname()[1]
+        port = free_udp_port()
         process = context.Process(target=_controller_main, args=(workdir, port, theirs))
         process.start()
         try:

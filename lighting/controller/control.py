@@ -78,7 +78,7 @@ def _text(request: dict[str, Any], key: str, *, required: bool = True, limit: in
     return value
 
 
-def _number(request: dict[str, Any], key: str, *, high: float, meaning: str = "") -> float:
+def _number(request: dict[str, Any], key: str, *, high: float, meaning: str) -> float:
     """A number more than 0 and at most ``high`` (NaN, infinities and numbers past what a
     duration can hold are refused here, not left to overflow further on); ``meaning`` says
     the bound in the operator's terms."""
@@ -86,7 +86,7 @@ def _number(request: dict[str, Any], key: str, *, high: float, meaning: str = ""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RequestError(f"{key}: a number is expected")
     if not 0 < value <= high:
-        raise RequestError(f"{key}: {meaning or f'more than 0 and at most {high:g}'}")
+        raise RequestError(f"{key}: {meaning}")
     return float(value)
 
 

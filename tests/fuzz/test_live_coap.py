@@ -41,17 +41,17 @@ from hypothesis import strategies as st
 from lighting.config import Settings
 from lighting.controller import Controller
 from lighting.errors import ProtocolError
-from lighting.model import Registration, StateReport
+from lighting.model import Registration
 from lighting.protocol import (
     CONTENT_FORMAT_CBOR,
     CONTROLLER_REGISTER,
     CONTROLLER_REPORT,
     coapwire,
     encode_registration,
-    encode_report,
 )
 from lighting.protocol.coapwire import POST, Message, Option, Type, code
 from lighting.transports.lean import MAX_DATAGRAM
+from tests.fuzz import live
 from tests.fuzz.strategies import LAMP_IDS, budget, hostile_datagrams
 
 WAIT_S = 10.0
@@ -84,12 +84,6 @@ def _registration(lamp_id: str) -> bytes:
         Registration(
             lamp_id=lamp_id, seq=1, zone="centre", latitude=36.7, longitude=119.1, wattage=90
         )
-    )
-
-
-def _report(lamp_id: str, seq: int) -> bytes:
-    return encode_report(
-        StateReport(lamp_id=lamp_id, seq=seq, level=40, power_w=36, energy_wh=seq, burning_s=seq)
     )
 
 
@@ -195,21 +189,13 @@ async def served(settings: Settings, request: pytest.FixtureRequest) -> AsyncIte
                 assert answer.code == code(2, 1), coapwire.code_text(answer.code)
             for lamp in LAMPS:
                 for seq in (2, 3, 4):
-                    answer = await served.ask(CONTROLLER_REPORT, _report(lamp, seq))
+                    answer = await served.ask(CONTROLLER_REPORT, live.report(lamp, seq))
                     assert answer.code == code(2, 4), coapwire.code_text(answer.code)
-            served.stored = await _stored(controller)
+            served.stored = await live.stored(controller, LAMPS)
             yield served
         finally:
             for peer in (served.asker, *served.peers):
                 peer.close()
-
-
-async def _stored(controller: Controller) -> dict[str, set[int]]:
-    found = {}
-    for lamp in LAMPS:
-        reports = await controller.store.call(controller.repository.reports, lamp, limit=10_000)
-        found[lamp] = {report.seq for report in reports}
-    return found
 
 
 @dataclass
@@ -285,11 +271,11 @@ async def _fuzz(served: Served, caplog: pytest.LogCaptureFixture, batch: list[by
     assert controller.counters["coap.refused.report.bad-payload"] > before.get(
         "coap.refused.report.bad-payload", 0
     )
-    sentinel = await served.ask(CONTROLLER_REPORT, _report(SENTINEL, 1000 + number))
+    sentinel = await served.ask(CONTROLLER_REPORT, live.report(SENTINEL, 1000 + number))
     assert sentinel.code == code(2, 4), coapwire.code_text(sentinel.code)
     fresh = await served.ask(CONTROLLER_REGISTER, _registration(f"fresh-{number}"))
     assert fresh.code == code(2, 1), coapwire.code_text(fresh.code)
-    now = await _stored(controller)
+    now = await live.stored(controller, LAMPS)
     for lamp, seqs in served.stored.items():
         assert seqs <= now[lamp], f"{lamp} lost reports {sorted(seqs - now[lamp])}"
     gc.collect()  # a task that failed unseen is reported when it is collected
@@ -307,10 +293,8 @@ async def _fuzz(served: Served, caplog: pytest.LogCaptureFixture, batch: list[by
     assert accepted == codes["2.01"] + codes["2.04"], shown
 
 
-HUGE = 2**1100
 """An integer past the float range, where v1 wants a number."""
-HUGE_POWER = cbor2.dumps({0: "L1", 1: 9, 2: 0, 4: HUGE, 5: 0, 6: 0})
-HUGE_LATITUDE = cbor2.dumps({0: "L1", 1: 1, 8: "centre", 9: HUGE, 10: 0, 11: 90})
+HUGE_LATITUDE = cbor2.dumps({0: "L1", 1: 1, 8: "centre", 9: live.HUGE, 10: 0, 11: 90})
 
 
 @pytest.mark.parametrize("served", ["lean"], indirect=True)
@@ -320,7 +304,7 @@ HUGE_LATITUDE = cbor2.dumps({0: "L1", 1: 1, 8: "centre", 9: HUGE, 10: 0, 11: 90}
 # was answered 5.00 and an ERROR logged.
 @example(
     batch=[
-        _post(1, b"big", CONTROLLER_REPORT, HUGE_POWER),
+        _post(1, b"big", CONTROLLER_REPORT, live.HUGE_POWER),
         _post(2, b"big", CONTROLLER_REGISTER, HUGE_LATITUDE),
     ]
 )
@@ -381,7 +365,7 @@ async def test_a_request_whose_options_cannot_be_read_is_refused_alone(
     before = controller.counters.snapshot()
     peer = served.peer()
     bad, good = peer.next_mid(), peer.next_mid()
-    report = _report(LAMPS[0], 100)
+    report = live.report(LAMPS[0], 100)
     peer.send(coapwire.encode(Message(Type.CON, POST, bad, b"bad", options, report)))
     peer.send(_post(good, b"good", tuple(CONTROLLER_REPORT), report))  # the same burst
     await peer.collect(lambda: len(peer.answers) >= 2, "a bad request and a good one")

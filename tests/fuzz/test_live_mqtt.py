@@ -25,16 +25,16 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cbor2
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from lighting.config import Settings
 from lighting.controller import Controller
-from lighting.model import Registration, StateReport
-from lighting.protocol import Topics, UplinkKind, encode_report
+from lighting.model import Registration
+from lighting.protocol import Topics, UplinkKind
 from lighting.transports import MqttIngest
+from tests.fuzz import live
 from tests.fuzz.strategies import LAMP_IDS, budget, hostile_payloads, valid_payloads
 from tests.mqtt_broker import (
     WAIT_S,
@@ -99,12 +99,6 @@ def uplinks(draw: st.DrawFn, root: str) -> Message:
     return (topic if publishable(topic) else "/".join([root, "up", ZONE, lamp, kind])), payload
 
 
-def _report(lamp_id: str, seq: int) -> bytes:
-    return encode_report(
-        StateReport(lamp_id=lamp_id, seq=seq, level=40, power_w=36, energy_wh=seq, burning_s=seq)
-    )
-
-
 @dataclass
 class Ingested:
     """The controller, its MQTT ingest, and what the lamps had stored before the fuzzing."""
@@ -143,22 +137,14 @@ async def ingested(settings: Settings, tmp_path: Path) -> AsyncIterator[Ingested
             async with running(ingest.run(), ingest.connected):
                 served = Ingested(controller, ingest, broker)
                 first = [
-                    (served.topics.uplink(ZONE, lamp, UplinkKind.REPORT), _report(lamp, seq))
+                    (served.topics.uplink(ZONE, lamp, UplinkKind.REPORT), live.report(lamp, seq))
                     for lamp in LAMPS
                     for seq in (2, 3, 4)
                 ]
                 await served.handled(first)
-                served.stored = await _stored(controller)
+                served.stored = await live.stored(controller, LAMPS)
                 assert served.stored == {lamp: {2, 3, 4} for lamp in LAMPS}
                 yield served
-
-
-async def _stored(controller: Controller) -> dict[str, set[int]]:
-    found = {}
-    for lamp in LAMPS:
-        reports = await controller.store.call(controller.repository.reports, lamp, limit=10_000)
-        found[lamp] = {report.seq for report in reports}
-    return found
 
 
 def _counted(counts: dict[str, int]) -> int:
@@ -171,7 +157,6 @@ def batches(draw: st.DrawFn) -> list[Message]:
     return draw(st.lists(uplinks(ROOT), min_size=10, max_size=30))
 
 
-HUGE_POWER = cbor2.dumps({0: "L1", 1: 9, 2: 0, 4: 2**1100, 5: 0, 6: 0})
 ROOT = "fuzz-root"
 """Batches are drawn under this root and moved to the test's own when published."""
 
@@ -180,7 +165,7 @@ ROOT = "fuzz-root"
 @budget(40, live=True)
 # Bug: an integer past the float range escaped the codec as OverflowError, counted as
 # mqtt.failed.internal instead of a refusal.
-@example(batch=[(f"{ROOT}/up/{ZONE}/L1/report", HUGE_POWER)])
+@example(batch=[(f"{ROOT}/up/{ZONE}/L1/report", live.HUGE_POWER)])
 async def test_the_mqtt_ingest_refuses_and_counts_every_bad_uplink(
     ingested: Ingested, caplog: pytest.LogCaptureFixture, batch: list[Message]
 ) -> None:
@@ -199,9 +184,9 @@ async def test_the_mqtt_ingest_refuses_and_counts_every_bad_uplink(
     seq = next(ingested.seqs)
     topic = ingested.topics.uplink(ZONE, LAMPS[0], UplinkKind.REPORT)
     refused = controller.counters["mqtt.refused.bad-payload"]
-    await ingested.handled([(topic, b"\xff"), (topic, _report(LAMPS[0], seq))])
+    await ingested.handled([(topic, b"\xff"), (topic, live.report(LAMPS[0], seq))])
     assert controller.counters["mqtt.refused.bad-payload"] == refused + 1
-    now = await _stored(controller)
+    now = await live.stored(controller, LAMPS)
     assert seq in now[LAMPS[0]]
     for lamp, seqs in ingested.stored.items():
         assert seqs <= now[lamp], f"{lamp} lost reports {sorted(seqs - now[lamp])}"
