@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import itertools
 import logging
 import random
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,7 +41,7 @@ from lighting.controller.registry import LampEntry, Registry
 from lighting.controller.rules import Expectation
 from lighting.errors import DeliveryError
 from lighting.metrics import Counters
-from lighting.model import Command, FaultKind, StateReport
+from lighting.model import Ack, Command, FaultKind, StateReport
 from lighting.storage import CommandOutcome, LampRecord, Store
 from lighting.transports import CommandTransport
 from lighting.transports.uplinks import Gate
@@ -48,6 +49,8 @@ from lighting.transports.uplinks import Gate
 log = logging.getLogger(__name__)
 
 _FLUSH_INTERVAL_S = 0.2
+FollowUp = Callable[[], Awaitable[None]]
+"""What must be written before an attempt counts as done, run as a task of the engine."""
 
 
 @dataclass(slots=True, eq=False)
@@ -112,7 +115,11 @@ class DeliveryEngine:
         self._outcomes: list[CommandOutcome] = []
         self._wake = asyncio.Event()
         self._flush_now = asyncio.Event()
-        self._changed = asyncio.Condition()
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        """Who waits for a change to settle or a lamp to be idle (``_wait_for``)."""
+        self._check: asyncio.Handle | None = None
+        self._tasks: asyncio.TaskGroup | None = None
+        """The running dispatcher's task group; None: stopped."""
         self._turn = 0
         self._cell_failures: Counter[str] = Counter()
         self.cells_down: set[str] = set()
@@ -225,18 +232,15 @@ class DeliveryEngine:
     async def wait_settled(self, change_id: int) -> None:
         """Wait until every command of the change is acknowledged or parked (unreachable,
         asleep) or replaced by a newer one."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: not self._active.get(change_id))
+        await self._wait_for(lambda: not self._active.get(change_id))
 
     async def wait_delivered(self, change_id: int) -> None:
         """Wait until every lamp of the change has acknowledged it (or a newer level)."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: not self._unacked.get(change_id))
+        await self._wait_for(lambda: not self._unacked.get(change_id))
 
     async def wait_idle(self, lamp_id: str) -> None:
         """Wait until the lamp has no command waiting or on its way."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: lamp_id not in self._pending)
+        await self._wait_for(lambda: lamp_id not in self._pending)
 
     def in_flight_per_cell(self) -> dict[str, int]:
         return {cell: n for cell, n in self._per_cell.items() if n}
@@ -305,20 +309,28 @@ class DeliveryEngine:
     # -- the loops ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Dispatch commands forever (with their sends in one task group)."""
-        async with asyncio.TaskGroup() as sends:
-            sends.create_task(self._flusher())
-            while True:
-                self._dispatch(sends)
-                timeout = self._heap[0][0] - self._monotonic() if self._heap else None
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(None if timeout is None else max(timeout, 0)):
-                        await self._wake.wait()
-                self._wake.clear()
+        """Dispatch commands forever. The flusher, and the follow-ups of an attempt that
+        write to the database (a lamp reachable again, or out of attempts), run in one task
+        group; an attempt itself is a callback of the transport, not a task."""
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            tasks.create_task(self._flusher())
+            try:
+                while True:
+                    self._dispatch()
+                    timeout = self._heap[0][0] - self._monotonic() if self._heap else None
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(None if timeout is None else max(timeout, 0)):
+                            await self._wake.wait()
+                    self._wake.clear()
+            finally:
+                # Stopped from here on, before the group cancels its tasks: an attempt that
+                # ends now puts nothing more into it.
+                self._tasks = None
 
-    def _dispatch(self, sends: asyncio.TaskGroup) -> None:
+    def _dispatch(self) -> None:
         self._drain_due(self._monotonic())
-        self._start_waiting(sends)
+        self._start_waiting()
 
     def _drain_due(self, now: float) -> None:
         """Move the commands that are due into their cells' queues (or park them)."""
@@ -348,7 +360,7 @@ class DeliveryEngine:
         and are sent again after a restart."""
         return await self._sends.drain(timeout_s)
 
-    def _start_waiting(self, sends: asyncio.TaskGroup) -> None:
+    def _start_waiting(self) -> None:
         # Start commands round-robin over the cells, from a rotating first cell, so that no
         # cell waits while others use the city-wide allowance.
         if not self._sends.open:
@@ -374,7 +386,7 @@ class DeliveryEngine:
                 total += 1
                 started = True
                 self._sends.enter()  # open: checked above, and nothing awaited since
-                sends.create_task(self._attempt(ready, cell))
+                self._attempt(ready, cell)
         self.max_in_flight = max(self.max_in_flight, total)
         if self._per_cell:
             self.max_in_flight_per_cell = max(self.max_in_flight_per_cell, *self._per_cell.values())
@@ -389,78 +401,110 @@ class DeliveryEngine:
                 return pending
         return None
 
-    async def _attempt(self, pending: Pending, cell: str) -> None:
-        try:
-            await self._attempt_once(pending, cell)
-        finally:
-            self._sends.leave()
-
-    async def _attempt_once(self, pending: Pending, cell: str) -> None:
-        entry = self._entry(pending.lamp_id)
-        started = self._monotonic()
+    def _attempt(self, pending: Pending, cell: str) -> None:
+        """Start one attempt of the command (its place in the gate is taken)."""
         if pending.first_sent is None:
-            pending.first_sent = started
+            pending.first_sent = self._monotonic()
         pending.attempts += 1
-        error: str | None = "the lamp is no longer known"
+        entry = self._entry(pending.lamp_id)
+        if entry is None:
+            self._attempted(pending, cell, "the lamp is no longer known")
+            return
         try:
-            if entry is not None:
-                await self._transport.send(entry.target, pending.command)
-                error = None
+            self._transport.start(
+                entry.target, pending.command, functools.partial(self._answered, pending, cell)
+            )
         except DeliveryError as err:
-            error = err.reason
+            self._attempted(pending, cell, err.reason)
         except Exception as err:  # a bug must not stop deliveries to other lamps
             log.exception("sending to lamp %s failed unexpectedly", pending.lamp_id)
-            error = f"{type(err).__name__}: {err}"
-        finally:
-            self._per_cell[cell] -= 1
-            self._in_flight.pop(pending.lamp_id, None)
-            self._wake.set()
+            self._attempted(pending, cell, f"{type(err).__name__}: {err}")
+
+    def _answered(self, pending: Pending, cell: str, result: Ack | DeliveryError) -> None:
+        self._attempted(pending, cell, result.reason if isinstance(result, DeliveryError) else None)
+
+    def _attempted(self, pending: Pending, cell: str, error: str | None) -> None:
+        """An attempt ended: free its places, then its bookkeeping; the gate is left once
+        that is done (after the database is written, when it has to be)."""
+        self._per_cell[cell] -= 1
+        self._in_flight.pop(pending.lamp_id, None)
+        self._wake.set()
+        tasks = self._tasks
+        if tasks is None:  # stopped: a send cut short by the closing transport is no failure
+            self._sends.leave()
+            return
         try:
-            await self._done(pending, error)
+            follow_up = self._done(pending, error)
         except Exception:
             log.exception("bookkeeping after a command to lamp %s failed", pending.lamp_id)
+            follow_up = None
+        if follow_up is None:
+            self._sends.leave()
+            return
+        # The gate is left when the task ends, however it ends (even cancelled unstarted).
+        task = tasks.create_task(self._follow(follow_up, pending.lamp_id))
+        task.add_done_callback(self._left)
 
-    async def _done(self, pending: Pending, error: str | None) -> None:
+    async def _follow(self, follow_up: FollowUp, lamp_id: str) -> None:
+        try:
+            await follow_up()
+        except Exception:
+            log.exception("bookkeeping after a command to lamp %s failed", lamp_id)
+
+    def _left(self, _task: asyncio.Task[None]) -> None:
+        self._sends.leave()
+
+    def _done(self, pending: Pending, error: str | None) -> FollowUp | None:
+        """What the attempt's end means for the lamp; the part that writes to the database
+        first (a lamp reachable again, or out of attempts), as a coroutine to run."""
         lamp_id = pending.lamp_id
-        current = self._pending.get(lamp_id)
         entry = self._entry(lamp_id)
         cell = _cell_of(entry) if entry is not None else ""
         if error is None:
             self._cell_failures[cell] = 0
             if cell in self.cells_down:
                 self._cell_up(cell)
-            await self._reachable_again(lamp_id)
-            self._counters.incr("commands.acknowledged")
-            latency = self._monotonic() - (pending.first_sent or self._monotonic())
-            self._record(pending, ACKNOWLEDGED, latency, None)
-            if current is pending:
-                del self._pending[lamp_id]
-            else:
-                self._follow_up(lamp_id)
-            await self._settle(pending, acknowledged=True)
-            return
+            if lamp_id in self._unreachable:
+                return functools.partial(self._acknowledged_when_reachable, pending)
+            self._acknowledged(pending)
+            return None
         self._counters.incr("commands.attempts-failed")
-        if current is not pending:
+        if self._pending.get(lamp_id) is not pending:
             # A newer command took its place while this one was out: send that one now.
             self._record(pending, SUPERSEDED, None, error)
             self._follow_up(lamp_id)
-            await self._settle(pending, acknowledged=False)
-            return
+            self._settle(pending, acknowledged=False)
+            return None
         self._cell_failures[cell] += 1
         if self._cell_failures[cell] >= self.config.cell_down_after and cell not in self.cells_down:
             self._cell_down(cell)
         if cell in self.cells_down:
             self._park(pending, "cell-down")
             self._parked_by_cell[cell].add(lamp_id)
-            return
+            return None
         if pending.attempts >= self.config.max_attempts:
             self._record(pending, FAILED, None, error)
-            await self._unreachable_now(pending, error)
-            return
+            return functools.partial(self._unreachable_now, pending, error)
         backoff = min(
             self.config.backoff_max_s, self.config.backoff_s * 2 ** (pending.attempts - 1)
         )
         self._queue(pending, self._monotonic() + backoff * self._rng.uniform(0.5, 1.0))
+        return None
+
+    async def _acknowledged_when_reachable(self, pending: Pending) -> None:
+        await self._reachable_again(pending.lamp_id)
+        self._acknowledged(pending)
+
+    def _acknowledged(self, pending: Pending) -> None:
+        lamp_id = pending.lamp_id
+        self._counters.incr("commands.acknowledged")
+        latency = self._monotonic() - (pending.first_sent or self._monotonic())
+        self._record(pending, ACKNOWLEDGED, latency, None)
+        if self._pending.get(lamp_id) is pending:
+            del self._pending[lamp_id]
+        else:
+            self._follow_up(lamp_id)
+        self._settle(pending, acknowledged=True)
 
     def _follow_up(self, lamp_id: str) -> None:
         """The lamp's exchange ended while a newer command waited for it (the dispatcher
@@ -554,12 +598,12 @@ class DeliveryEngine:
             self._discard(self._active, pending.change_id, pending.lamp_id)
         self._notify_soon()
 
-    async def _settle(self, pending: Pending, *, acknowledged: bool) -> None:
+    def _settle(self, pending: Pending, *, acknowledged: bool) -> None:
         if pending.change_id is not None:
             self._discard(self._active, pending.change_id, pending.lamp_id)
             if acknowledged:
                 self._discard(self._unacked, pending.change_id, pending.lamp_id)
-        await self._notify()
+        self._notify_soon()
 
     @staticmethod
     def _discard(sets: defaultdict[int, set[str]], change_id: int, lamp_id: str) -> None:
@@ -569,12 +613,37 @@ class DeliveryEngine:
             if not members:
                 del sets[change_id]
 
-    def _notify_soon(self) -> None:
-        asyncio.get_running_loop().create_task(self._notify())
+    async def _wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate`` holds (checked after each change of the deliveries)."""
+        if predicate():
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter = (predicate, future)
+        self._waiters.append(waiter)
+        try:
+            await future
+        finally:
+            if not future.done() or future.cancelled():  # its waiting task was cancelled
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    def _notify_soon(self) -> None:
+        """Check the waiters once this loop iteration is done: a burst of a few hundred
+        acknowledgements is one check."""
+        if self._waiters and self._check is None:
+            self._check = asyncio.get_running_loop().call_soon(self._check_waiters)
+
+    def _check_waiters(self) -> None:
+        self._check = None
+        waiting = []
+        for predicate, future in self._waiters:
+            if future.done():
+                continue
+            if predicate():
+                future.set_result(None)
+            else:
+                waiting.append((predicate, future))
+        self._waiters = waiting
 
     def _record(
         self, pending: Pending, outcome: str, latency_s: float | None, error: str | None

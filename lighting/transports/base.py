@@ -7,6 +7,7 @@ transport (aiocoap today, MQTT or a lean CoAP path later) is one module behind t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,9 +25,17 @@ class Target:
     port: int
 
 
+Sent = Callable[[Ack | DeliveryError], None]
+"""Told once what became of a command: the lamp's acknowledgement, or why it failed."""
+
+
 class CommandTransport(Protocol):
-    async def send(self, target: Target, command: Command) -> Ack:
-        """Deliver ``command``; the lamp's acknowledgement, or ``DeliveryError``."""
+    def start(self, target: Target, command: Command, done: Sent) -> None:
+        """Start delivering ``command``: ``done`` is told, later and once, the lamp's
+        acknowledgement or the ``DeliveryError``. ``DeliveryError`` at once if it cannot
+        be sent at all (the transport is closed). A callback rather than a coroutine: a
+        city-wide change starts thousands of commands at once, and a task each costs more
+        than the command."""
         ...
 
     async def aclose(self) -> None: ...

@@ -35,7 +35,7 @@ from lighting.protocol import (
     encode_command,
     uri,
 )
-from lighting.transports.base import Target, UplinkHandler, read_ack
+from lighting.transports.base import Sent, Target, UplinkHandler, read_ack
 from lighting.transports.sockets import size_receive_buffer
 from lighting.transports.uplinks import ROUTES, Gate, Uplinks
 
@@ -190,6 +190,7 @@ class CoapTransport:
         self._filter = _UnparsableCounter(counters)
         self._guard: _UndecodableCounter | None = None
         self._gate = Gate()
+        self._sending: set[asyncio.Task[Ack]] = set()
         self._log = logging.getLogger(f"{__name__}.aiocoap")
 
     def _site(self) -> resource.Site:
@@ -247,14 +248,38 @@ class CoapTransport:
         busy = await self._gate.drain(DRAIN_TIMEOUT_S)
         if busy:
             log.warning("closing with %d uplinks still being handled", busy)
+        for task in set(self._sending):
+            task.cancel()
         await context.shutdown()
         self._log.removeFilter(self._filter)
         if self._guard is not None:
             self._guard.remove()
             self._guard = None
 
-    async def send(self, target: Target, command: Command) -> Ack:
-        """PUT ``command`` to the lamp (confirmable) and return its acknowledgement."""
+    def start(self, target: Target, command: Command, done: Sent) -> None:
+        """PUT ``command`` to the lamp (confirmable); ``done`` gets its acknowledgement or
+        the ``DeliveryError``, later. aiocoap's requests are coroutines: a task each."""
+        if self._context is None:
+            raise DeliveryError(target.lamp_id, "the CoAP transport is closed")
+        task = asyncio.get_running_loop().create_task(self._send(target, command))
+        self._sending.add(task)
+
+        def finished(task: asyncio.Task[Ack]) -> None:
+            self._sending.discard(task)
+            if task.cancelled():
+                done(DeliveryError(target.lamp_id, "the CoAP transport is closed"))
+                return
+            error = task.exception()
+            if error is None:
+                done(task.result())
+            elif isinstance(error, DeliveryError):
+                done(error)
+            else:
+                done(DeliveryError(target.lamp_id, f"{type(error).__name__}: {error}"))
+
+        task.add_done_callback(finished)
+
+    async def _send(self, target: Target, command: Command) -> Ack:
         context = self._context
         if context is None:
             raise DeliveryError(target.lamp_id, "the CoAP transport is closed")

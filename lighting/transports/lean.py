@@ -18,13 +18,17 @@ needs, each part of RFC 7252 that matters for it:
 - empty confirmable messages (pings) reset (section 4.3).
 
 It interoperates with aiocoap and libcoap (tests/transports/test_lean.py talks to aiocoap
-both ways). Timers are ``loop.call_later`` handles, not tasks: a retransmission costs a
-callback, and a city-wide change holds thousands of exchanges at once.
+both ways). A request of ours (``start``) is a callback, not a task or a future, and its
+retransmissions and expiry are entries in one heap served by one loop timer: a city-wide
+change holds thousands of exchanges at once, and each costs a send and a heap entry.
+``request`` awaits one for callers that want a coroutine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import random
 import socket
@@ -83,6 +87,18 @@ class Reply:
         return (*self.options, (Option.CONTENT_FORMAT, encode_uint(self.content_format)))
 
 
+def request_options(
+    path: Sequence[str],
+    options: Sequence[tuple[int, bytes]] = (),
+    content_format: int | None = None,
+) -> tuple[tuple[int, bytes], ...]:
+    """A request's options: its path, ``options``, and its content format if any."""
+    all_options = (*path_options(path), *options)
+    if content_format is not None:
+        all_options += ((Option.CONTENT_FORMAT, encode_uint(content_format)),)
+    return all_options
+
+
 Serve = Callable[[Message, Address], Awaitable[Reply]]
 ServeBatch = Callable[[list[tuple[Message, Address]]], Awaitable[list[Reply]]]
 """Serves a burst of requests at once: one reply per request, in order."""
@@ -90,6 +106,10 @@ ServeBatch = Callable[[list[tuple[Message, Address]]], Awaitable[list[Reply]]]
 BURST = 256
 """Datagrams read off the socket per readiness: one loop iteration takes them all."""
 MAX_DATAGRAM = 2048
+_COMPACT_AT = 4096
+"""Timer entries over which ended exchanges' entries are dropped from the heap."""
+_MIDS = 1 << 16
+"""Message ids: at most this many of our requests in flight at once."""
 MAX_ECHOES = 2
 """Copies of one response sent for duplicates that came while it was being prepared: a
 flood of copies of one request must not become a flood of answers."""
@@ -103,22 +123,46 @@ class ExchangeError(Exception):
         self.timeout = timeout
 
 
-class _Exchange:
-    """One confirmable request of ours, until its response."""
+Done = Callable[[Message | None, ExchangeError | None], None]
+"""Called once when an exchange ends: with its response, or with why it failed."""
 
-    __slots__ = ("acked", "address", "datagram", "future", "mid", "timeout", "timer", "token")
 
-    def __init__(
-        self, future: asyncio.Future[Message], address: Address, mid: int, token: bytes
-    ) -> None:
-        self.future = future
+def _ended(response: Message | None, error: ExchangeError | None) -> None:
+    """The ``done`` of an exchange that has ended."""
+
+
+class Exchange:
+    """One confirmable request of ours, until its response (``LeanEndpoint.start``)."""
+
+    __slots__ = (
+        "acked",
+        "address",
+        "datagram",
+        "deadline",
+        "done",
+        "ended",
+        "expires",
+        "mid",
+        "timeout",
+        "token",
+        "transmissions",
+    )
+
+    def __init__(self, address: Address, mid: int, token: bytes, done: Done) -> None:
         self.address = address
         self.mid = mid
         self.token = token
+        self.done = done
         self.datagram = b""
         self.timeout = 0.0
-        self.timer: asyncio.TimerHandle | None = None
+        """The first retransmission timeout, doubled at each retransmission."""
+        self.transmissions = 0
+        self.deadline = 0.0
+        """When the exchange's timer is due (its entry in the endpoint's timer heap)."""
+        self.expires = 0.0
+        """MAX_TRANSMIT_WAIT after the first transmission: the latest a response may come."""
         self.acked = False
+        self.ended = False
 
 
 class LeanEndpoint:
@@ -151,8 +195,15 @@ class LeanEndpoint:
         self._random = random.Random(seed)
         self._mid = self._random.randrange(1 << 16)
         self._token = self._random.getrandbits(32)
-        self._by_mid: dict[int, _Exchange] = {}
-        self._by_token: dict[bytes, _Exchange] = {}
+        self._by_mid: dict[int, Exchange] = {}
+        self._by_token: dict[bytes, Exchange] = {}
+        self._timers: list[tuple[float, int, Exchange]] = []
+        """(when, order, exchange): each exchange's next retransmission or expiry; an entry
+        whose exchange ended or has another deadline is dropped when it comes up."""
+        self._timer_seq = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._in_due = False
         self._seen: OrderedDict[tuple[Address, int], bytes | None] = OrderedDict()
         self._serving: set[asyncio.Task[None]] = set()
         self._echoes: dict[tuple[Address, int], int] = {}
@@ -211,6 +262,9 @@ class LeanEndpoint:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._inbox = []
         if self._sock is not None:
             self._loop.remove_reader(self._sock.fileno())
@@ -221,6 +275,7 @@ class LeanEndpoint:
     def _fail_all(self, why: str) -> None:
         for exchange in list(self._by_mid.values()):
             self._finish(exchange, error=ExchangeError(why))
+        self._timers = []
 
     # -- the wire -------------------------------------------------------------------------
 
@@ -356,6 +411,36 @@ class LeanEndpoint:
 
     # -- requesting -----------------------------------------------------------------------
 
+    def start(
+        self,
+        address: Address,
+        code: int,
+        options: tuple[tuple[int, bytes], ...],
+        payload: bytes,
+        done: Done,
+    ) -> Exchange:
+        """Send a confirmable request (``options`` with its path; ``request_options``) and
+        call ``done`` once, with its response or an ``ExchangeError``: no response within
+        MAX_TRANSMIT_WAIT, reset by the peer, or the endpoint closed. ``done`` is never
+        called from within ``start``; ``ExchangeError`` here if the request cannot be sent
+        at all. No task, future or timer of its own: a city-wide change is thousands of
+        these at once."""
+        if self._sock is None:
+            raise ExchangeError("the endpoint is closed")
+        if len(self._by_mid) >= _MIDS:
+            raise ExchangeError(f"{_MIDS} exchanges in flight: no message id is free")
+        mid = self._next_mid()
+        while mid in self._by_mid:
+            mid = self._next_mid()
+        exchange = Exchange(address, mid, self._next_token(), done)
+        exchange.datagram = encode(Message(Type.CON, code, mid, exchange.token, options, payload))
+        exchange.timeout = self.ack_timeout_s * self._random.uniform(1.0, 1.5)
+        exchange.expires = self._loop.time() + self.max_transmit_wait_s
+        self._by_mid[mid] = exchange
+        self._by_token[exchange.token] = exchange
+        self._transmit(exchange)
+        return exchange
+
     async def request(
         self,
         address: Address,
@@ -368,71 +453,134 @@ class LeanEndpoint:
     ) -> Message:
         """Send a confirmable request to ``address`` (with ``options`` besides its path and
         content format) and return its response; ``ExchangeError`` when none comes within
-        MAX_TRANSMIT_WAIT or the peer resets it."""
-        if not self.is_open:
-            raise ExchangeError("the endpoint is closed")
-        mid, token = self._next_mid(), self._next_token()
-        while mid in self._by_mid:  # 65,536 exchanges in flight at once: wait for a free id
-            await asyncio.sleep(0.01)
-            mid = self._next_mid()
-        all_options = path_options(path) + tuple(options)
-        if content_format is not None:
-            all_options += ((Option.CONTENT_FORMAT, encode_uint(content_format)),)
-        exchange = _Exchange(self._loop.create_future(), address, mid, token)
-        exchange.datagram = encode(Message(Type.CON, code, mid, token, all_options, payload))
-        exchange.timeout = self.ack_timeout_s * self._random.uniform(1.0, 1.5)
-        self._by_mid[mid] = exchange
-        self._by_token[token] = exchange
-        self._transmit(exchange, retransmissions=0)
-        try:
-            async with asyncio.timeout(self.max_transmit_wait_s):
-                return await exchange.future
-        except TimeoutError as err:
-            raise ExchangeError(
-                f"no response within {self.max_transmit_wait_s:g} s", timeout=True
-            ) from err
-        finally:
-            self._forget(exchange)
+        MAX_TRANSMIT_WAIT or the peer resets it (or at once if the endpoint is closed or
+        has every message id in flight)."""
+        future: asyncio.Future[Message] = self._loop.create_future()
 
-    def _transmit(self, exchange: _Exchange, retransmissions: int) -> None:
-        if exchange.future.done() or exchange.acked:
-            return
-        if retransmissions > self.max_retransmit:
+        def done(response: Message | None, error: ExchangeError | None) -> None:
+            if future.done():
+                return
+            if response is not None:
+                future.set_result(response)
+            else:
+                future.set_exception(error or ExchangeError("failed"))
+
+        exchange = self.start(
+            address, code, request_options(path, options, content_format), payload, done
+        )
+        try:
+            return await future
+        finally:
+            self.cancel(exchange)  # nothing if it ended; else the caller gave up waiting
+
+    def cancel(self, exchange: Exchange) -> None:
+        """Forget the exchange without calling its ``done``: no response is wanted."""
+        if not exchange.ended:
+            exchange.ended = True
+            self._forget(exchange)
+            exchange.done, exchange.datagram = _ended, b""
+
+    def _transmit(self, exchange: Exchange) -> None:
+        """Send the request (again), then wait for the next timeout; give up after
+        MAX_RETRANSMIT retransmissions."""
+        if exchange.transmissions > self.max_retransmit:
             self._finish(
                 exchange,
                 error=ExchangeError(
-                    f"no acknowledgement after {retransmissions} transmissions", timeout=True
+                    f"no acknowledgement after {exchange.transmissions} transmissions",
+                    timeout=True,
                 ),
             )
             return
-        if retransmissions:
+        if exchange.transmissions:
             self.counters.incr("coap.retransmissions")
         self._send(exchange.datagram, exchange.address)
-        delay = exchange.timeout * (1 << retransmissions)
-        exchange.timer = self._loop.call_later(delay, self._transmit, exchange, retransmissions + 1)
+        self._wake_at(
+            exchange, self._loop.time() + exchange.timeout * (1 << exchange.transmissions)
+        )
+        exchange.transmissions += 1
 
-    def _forget(self, exchange: _Exchange) -> None:
-        if exchange.timer is not None:
-            exchange.timer.cancel()
+    def _wake_at(self, exchange: Exchange, when: float) -> None:
+        """Make ``when`` the exchange's next timer: one heap for every exchange, and one
+        loop timer for the heap's earliest entry."""
+        exchange.deadline = when
+        heapq.heappush(self._timers, (when, next(self._timer_seq), exchange))
+        if not self._in_due:
+            self._arm()
+
+    def _arm(self) -> None:
+        """Set the loop timer to the heap's earliest entry, if it is not set sooner."""
+        if not self._timers:
+            return
+        when = self._timers[0][0]
+        if self._timer is None or when < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = when
+            self._timer = self._loop.call_at(when, self._due)
+
+    def _due(self) -> None:
+        """The timer: retransmit or end every exchange whose time has come, drop the entries
+        of exchanges that ended or moved, then wait for the next entry. What this schedules
+        (retransmissions, a callback's new request) goes into the heap, and the timer is
+        set once, at the end, for the earliest of all."""
+        self._timer = None
+        self._in_due = True
+        try:
+            now = self._loop.time()
+            while self._timers:  # re-read: a callback may have compacted the heap
+                when, _, exchange = self._timers[0]
+                live = not exchange.ended and when == exchange.deadline
+                if live and when > now:
+                    break
+                heapq.heappop(self._timers)
+                if not live:
+                    continue
+                if exchange.acked:  # the response was to come separately; it did not
+                    self._finish(
+                        exchange,
+                        error=ExchangeError(
+                            f"no response within {self.max_transmit_wait_s:g} s", timeout=True
+                        ),
+                    )
+                else:
+                    self._transmit(exchange)
+        finally:
+            self._in_due = False
+            self._arm()
+
+    def _forget(self, exchange: Exchange) -> None:
         if self._by_mid.get(exchange.mid) is exchange:
             del self._by_mid[exchange.mid]
         if self._by_token.get(exchange.token) is exchange:
             del self._by_token[exchange.token]
+        # An ended exchange's timer entry stays until its time comes; when such entries
+        # are most of the heap, keep only the live ones (as asyncio does with cancelled
+        # timers), so that the heap stays the size of what is in flight.
+        timers = self._timers
+        if len(timers) > _COMPACT_AT and len(timers) > 2 * len(self._by_mid):
+            self._timers = [
+                entry for entry in timers if not entry[2].ended and entry[0] == entry[2].deadline
+            ]
+            heapq.heapify(self._timers)
 
     def _finish(
         self,
-        exchange: _Exchange,
+        exchange: Exchange,
         *,
         response: Message | None = None,
         error: ExchangeError | None = None,
     ) -> None:
-        self._forget(exchange)
-        if exchange.future.done():
+        if exchange.ended:
             return
-        if response is not None:
-            exchange.future.set_result(response)
-        else:
-            exchange.future.set_exception(error or ExchangeError("failed"))
+        exchange.ended = True
+        self._forget(exchange)
+        done, exchange.done, exchange.datagram = exchange.done, _ended, b""
+        # Its timer entry keeps the exchange until its time comes: not what it referred to.
+        try:
+            done(response, None if response is not None else error or ExchangeError("failed"))
+        except Exception:
+            log.exception("the end of an exchange with %s:%d was not taken", *exchange.address)
 
     def _empty(self, message: Message, address: Address) -> None:
         if message.mtype is Type.CON:  # a ping
@@ -443,10 +591,11 @@ class LeanEndpoint:
             return
         if message.mtype is Type.RST:
             self._finish(exchange, error=ExchangeError(f"reset by {address[0]}"))
-        elif message.mtype is Type.ACK:  # the response will come separately
+        elif message.mtype is Type.ACK and not exchange.acked:  # the response comes later
+            # (A copy of the ACK, for a retransmission that crossed the first, changes
+            # nothing: one expiry entry per exchange.)
             exchange.acked = True
-            if exchange.timer is not None:
-                exchange.timer.cancel()
+            self._wake_at(exchange, exchange.expires)
 
     def _response(self, message: Message, address: Address) -> None:
         if message.mtype is Type.ACK:

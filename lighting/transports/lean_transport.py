@@ -54,18 +54,25 @@ from lighting.protocol.coapwire import (
     code_of,
     code_text,
     encode_uint,
-    path_options,
 )
 from lighting.protocol.oscore import (
     EchoRequiredError,
+    Opened,
     OscoreError,
     RequestId,
     SecurityContext,
     echo_challenge,
     oscore_option,
 )
-from lighting.transports.base import Target, UplinkHandler, read_ack
-from lighting.transports.lean import UNDERSTOOD, Address, ExchangeError, LeanEndpoint, Reply
+from lighting.transports.base import Sent, Target, UplinkHandler, read_ack
+from lighting.transports.lean import (
+    UNDERSTOOD,
+    Address,
+    ExchangeError,
+    LeanEndpoint,
+    Reply,
+    request_options,
+)
 from lighting.transports.sockets import size_receive_buffer
 from lighting.transports.uplinks import ROUTES, Gate, Uplinks
 
@@ -77,6 +84,8 @@ WELL_KNOWN_CORE = (".well-known", "core")
 REPORT_PATH = tuple(CONTROLLER_REPORT)
 REGISTER_PATH = tuple(CONTROLLER_REGISTER)
 CBOR_FORMAT = encode_uint(CONTENT_FORMAT_CBOR)
+COMMAND_OPTIONS = request_options(LAMP_COMMAND, content_format=CONTENT_FORMAT_CBOR)
+"""A command's options: its path and content format, the same for every command."""
 INNER_UNDERSTOOD = UNDERSTOOD | {Option.BLOCK1, Option.ECHO}
 """The critical options an OSCORE request may carry inside (the outer ones are checked by
 the endpoint)."""
@@ -304,78 +313,99 @@ class LeanCoapTransport:
         )
         return replies
 
-    async def send(self, target: Target, command: Command) -> Ack:
-        """PUT ``command`` to the lamp (confirmable) and return its acknowledgement."""
+    def start(self, target: Target, command: Command, done: Sent) -> None:
+        """PUT ``command`` to the lamp (confirmable); ``done`` gets its acknowledgement or
+        the ``DeliveryError``, later. ``DeliveryError`` here if it cannot be sent at all."""
         endpoint = self._endpoint
         if endpoint is None:
             raise DeliveryError(target.lamp_id, "the CoAP transport is closed")
+        payload = encode_command(command)
         if self.keys is not None:
-            return await self._send_protected(endpoint, self.keys, target, command)
+            self._start_protected(target, command, done, payload=payload)
+            return
+
+        def answered(response: Message | None, error: ExchangeError | None) -> None:
+            result: Ack | DeliveryError
+            if response is None:
+                result = DeliveryError(target.lamp_id, str(error))
+            else:
+                try:
+                    result = _ack(target, command, response.code, response.payload)
+                except DeliveryError as err:
+                    result = err
+            done(result)  # once, outside the try: what it raises is not the lamp's answer
+
         try:
-            response = await endpoint.request(
-                (target.address, target.port),
-                PUT,
-                LAMP_COMMAND,
-                encode_command(command),
-                content_format=CONTENT_FORMAT_CBOR,
-            )
+            endpoint.start((target.address, target.port), PUT, COMMAND_OPTIONS, payload, answered)
         except ExchangeError as err:
             raise DeliveryError(target.lamp_id, str(err)) from err
-        except OSError as err:
-            raise DeliveryError(target.lamp_id, f"network error: {err}") from err
-        return read_ack(
-            target,
-            command,
-            64 <= response.code < 128,
-            code_text(response.code),
-            response.payload,
-        )
 
-    async def _send_protected(
-        self, endpoint: LeanEndpoint, keys: KeyStore, target: Target, command: Command
-    ) -> Ack:
+    def _start_protected(
+        self,
+        target: Target,
+        command: Command,
+        done: Sent,
+        *,
+        payload: bytes,
+        echo: bytes | None = None,
+    ) -> None:
         """The command as an OSCORE request under the lamp's context; once more with Echo
         if the lamp asks for it (it restarted and lost its replay window)."""
+        endpoint, keys = self._endpoint, self.keys
+        if endpoint is None or keys is None:
+            raise DeliveryError(target.lamp_id, "the CoAP transport is closed")
         lamp_id = target.lamp_id
         context = keys.by_lamp.get(lamp_id)
         if context is None:
             raise DeliveryError(lamp_id, "no OSCORE key for this lamp: `lighting keys provision`")
-        options = (*path_options(LAMP_COMMAND), (Option.CONTENT_FORMAT, CBOR_FORMAT))
-        payload = encode_command(command)
-        for attempt in range(2):
+        options = COMMAND_OPTIONS if echo is None else (*COMMAND_OPTIONS, (Option.ECHO, echo))
+        try:
+            sealed = context.protect_request(PUT, options, payload)
+        except OscoreError as err:
+            raise DeliveryError(lamp_id, f"cannot protect the command: {err.reason}") from err
+
+        def answered(response: Message | None, error: ExchangeError | None) -> None:
+            if response is None:
+                done(DeliveryError(lamp_id, str(error)))
+                return
+            result: Ack | DeliveryError
             try:
-                sealed = context.protect_request(PUT, options, payload)
-                response = await endpoint.request(
-                    (target.address, target.port),
-                    sealed.code,
-                    (),
-                    sealed.payload,
-                    options=sealed.options,
-                )
-            except OscoreError as err:
-                raise DeliveryError(lamp_id, f"cannot protect the command: {err.reason}") from err
-            except ExchangeError as err:
-                raise DeliveryError(lamp_id, str(err)) from err
-            except OSError as err:
-                raise DeliveryError(lamp_id, f"network error: {err}") from err
-            if oscore_option(response.options) is None:
-                self.counters.incr("coap.oscore.refused-by-lamp")
-                reason = response.payload.decode(errors="replace")
-                raise DeliveryError(
-                    lamp_id, f"refused with {code_text(response.code)} (not protected): {reason}"
-                )
-            try:
-                inner = context.unprotect_response(
-                    sealed.request_id, response.options, response.payload
-                )
-            except OscoreError as err:
-                self.counters.incr(f"coap.refused.oscore.response-{err.why}")
-                raise DeliveryError(lamp_id, f"a response that {err.reason}") from err
-            echo = echo_challenge(inner)
-            if echo is None or attempt:
-                break
-            self.counters.incr("coap.oscore.echo-answered")
-            options = (*options, (Option.ECHO, echo))
-        return read_ack(
-            target, command, 64 <= inner.code < 128, code_text(inner.code), inner.payload
-        )
+                inner = self._opened_response(context, sealed.request_id, lamp_id, response)
+                challenge = echo_challenge(inner)
+                if challenge is not None and echo is None:
+                    self.counters.incr("coap.oscore.echo-answered")
+                    self._start_protected(target, command, done, payload=payload, echo=challenge)
+                    return
+                result = _ack(target, command, inner.code, inner.payload)
+            except DeliveryError as err:
+                result = err
+            done(result)  # once, outside the try
+
+        try:
+            endpoint.start(
+                (target.address, target.port), sealed.code, sealed.options, sealed.payload, answered
+            )
+        except ExchangeError as err:
+            raise DeliveryError(lamp_id, str(err)) from err
+
+    def _opened_response(
+        self, context: SecurityContext, request_id: RequestId, lamp_id: str, response: Message
+    ) -> Opened:
+        """The lamp's response as it wrote it; ``DeliveryError`` if it is not protected (a
+        refusal) or does not authenticate."""
+        if oscore_option(response.options) is None:
+            self.counters.incr("coap.oscore.refused-by-lamp")
+            reason = response.payload.decode(errors="replace")
+            raise DeliveryError(
+                lamp_id, f"refused with {code_text(response.code)} (not protected): {reason}"
+            )
+        try:
+            return context.unprotect_response(request_id, response.options, response.payload)
+        except OscoreError as err:
+            self.counters.incr(f"coap.refused.oscore.response-{err.why}")
+            raise DeliveryError(lamp_id, f"a response that {err.reason}") from err
+
+
+def _ack(target: Target, command: Command, status: int, payload: bytes) -> Ack:
+    """The lamp's acknowledgement in a response (``DeliveryError`` if it is none)."""
+    return read_ack(target, command, 64 <= status < 128, code_text(status), payload)

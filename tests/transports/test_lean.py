@@ -22,7 +22,7 @@ from lighting.errors import ProtocolError
 from lighting.metrics import Counters
 from lighting.protocol import coapwire
 from lighting.protocol.coapwire import CHANGED, CONTENT, GET, POST, PUT, Message, Option, Type
-from lighting.transports.lean import Address, ExchangeError, LeanEndpoint, Reply
+from lighting.transports.lean import Address, ExchangeError, LeanEndpoint, Reply, request_options
 
 WAIT_S = 10
 
@@ -325,3 +325,186 @@ async def test_a_reset_or_silence_ends_the_exchange(requester: LeanEndpoint) -> 
     assert len(peer.received) == 1 + 3  # one reset request, then 1 + MAX_RETRANSMIT sends
     assert peer.transport is not None
     peer.transport.close()
+
+
+async def test_an_acknowledged_request_whose_response_never_comes_expires(
+    requester: LeanEndpoint,
+) -> None:
+    def acknowledge_only(peer: _Peer, message: Message, addr: Address) -> None:
+        if message.mtype is Type.CON and message.is_request:
+            peer.send(Message(Type.ACK, 0, message.mid), addr)
+
+    peer, address = await _peer(acknowledge_only)
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ExchangeError, match="no response within") as expired:
+            async with asyncio.timeout(WAIT_S):
+                await requester.request(address, GET, ["state"])
+        waited = asyncio.get_running_loop().time() - started
+    finally:
+        assert peer.transport is not None
+        peer.transport.close()
+    assert expired.value.timeout
+    assert len(peer.received) == 1  # acknowledged: not retransmitted
+    assert waited >= requester.max_transmit_wait_s * 0.99
+
+
+async def test_started_exchanges_end_once_each_by_callback(requester: LeanEndpoint) -> None:
+    """Many requests at once, answered in reverse order: each callback gets its own
+    response once; a cancelled exchange gets none, and its late response is ignored."""
+    held: list[tuple[Message, Address]] = []
+
+    def hold(peer: _Peer, message: Message, addr: Address) -> None:
+        if message.mtype is Type.CON and message.is_request:
+            held.append((message, addr))
+
+    peer, address = await _peer(hold)
+    ended: dict[bytes, list[Message | None]] = {}
+    all_ended = asyncio.Event()
+
+    def done_for(payload: bytes) -> Callable[[Message | None, ExchangeError | None], None]:
+        def done(response: Message | None, error: ExchangeError | None) -> None:
+            assert error is None
+            ended.setdefault(payload, []).append(response)
+            if len(ended) == 49:
+                all_ended.set()
+
+        return done
+
+    options = request_options(["cmd"])
+    exchanges = [
+        requester.start(address, PUT, options, str(n).encode(), done_for(str(n).encode()))
+        for n in range(50)
+    ]
+    assert not ended  # never called from within start
+    requester.cancel(exchanges[7])
+    try:
+        async with asyncio.timeout(WAIT_S):
+            while len(held) < 50:
+                await peer.arrivals.get()
+            for message, addr in reversed(held):
+                reply = b"ok " + message.payload
+                peer.send(Message(Type.ACK, CHANGED, message.mid, message.token, (), reply), addr)
+            await all_ended.wait()
+    finally:
+        assert peer.transport is not None
+        peer.transport.close()
+    assert b"7" not in ended
+    for payload, responses in ended.items():
+        assert len(responses) == 1
+        response = responses[0]
+        assert response is not None
+        assert response.payload == b"ok " + payload
+
+
+async def test_a_closed_endpoint_refuses_to_start_and_ends_what_is_in_flight() -> None:
+    endpoint = LeanEndpoint(Counters(), ack_timeout_s=5.0)
+    endpoint.open(("127.0.0.1", 0))
+    errors: list[ExchangeError | None] = []
+    endpoint.start(
+        ("127.0.0.1", free_port()),
+        PUT,
+        request_options(["cmd"]),
+        b"1",
+        lambda _, e: errors.append(e),
+    )
+    await endpoint.close()
+    assert len(errors) == 1
+    assert errors[0] is not None
+    assert "closed" in str(errors[0])
+    with pytest.raises(ExchangeError, match="closed"):
+        endpoint.start(("127.0.0.1", 1), PUT, request_options(["cmd"]), b"1", lambda *_: None)
+
+
+async def test_each_exchange_is_retransmitted_on_its_own_time() -> None:
+    """Two requests to a silent peer: each is sent again after its own timeout (1 to 1.5
+    times ACK_TIMEOUT), not when the other's next retransmission falls (at least twice
+    that): the one loop timer is set for the earliest of all the exchanges."""
+    endpoint = LeanEndpoint(Counters(), ack_timeout_s=1.0, max_retransmit=4, seed=3)
+    endpoint.open(("127.0.0.1", 0))
+    loop = asyncio.get_running_loop()
+    seen: dict[int, list[float]] = {}
+
+    def note(peer: _Peer, message: Message, addr: Address) -> None:
+        seen.setdefault(message.mid, []).append(loop.time())
+
+    peer, address = await _peer(note)
+    options = request_options(["cmd"])
+    exchanges = [endpoint.start(address, PUT, options, b"1", lambda *_: None) for _ in range(2)]
+    try:
+        async with asyncio.timeout(WAIT_S):
+            while len(peer.received) < 4:  # each sent twice
+                await peer.arrivals.get()
+    finally:
+        for exchange in exchanges:
+            endpoint.cancel(exchange)
+        await endpoint.close()
+        assert peer.transport is not None
+        peer.transport.close()
+    assert len(seen) == 2
+    for first, second, *_ in seen.values():
+        assert second - first < 2.0  # its own timeout, at most 1.5 s; never the other's 2 s
+
+
+async def test_the_timer_heap_keeps_the_size_of_what_is_in_flight() -> None:
+    """Thousands of answered requests: their timer entries do not pile up for their full
+    timeout (ended entries are dropped once they are most of the heap)."""
+    requester = LeanEndpoint(Counters(), ack_timeout_s=30.0)  # no entry falls due here
+    requester.open(("127.0.0.1", 0))
+
+    def answer(peer: _Peer, message: Message, addr: Address) -> None:
+        if message.mtype is Type.CON and message.is_request:
+            peer.send(Message(Type.ACK, CHANGED, message.mid, message.token), addr)
+
+    peer, address = await _peer(answer)
+    options = request_options(["cmd"])
+    answered = 0
+    wave = asyncio.Event()
+
+    def done(response: Message | None, error: ExchangeError | None) -> None:
+        nonlocal answered
+        answered += 1
+        if answered % 100 == 0:
+            wave.set()
+
+    try:
+        async with asyncio.timeout(WAIT_S):
+            # 6,000 requests in waves of 100, as the delivery engine paces them (and as the
+            # sockets' default buffers hold them: nothing is retransmitted here).
+            for _ in range(60):
+                wave.clear()
+                for _ in range(100):
+                    requester.start(address, PUT, options, b"1", done)
+                await wave.wait()
+        heap = len(requester._timers)
+    finally:
+        await requester.close()
+        assert peer.transport is not None
+        peer.transport.close()
+    assert answered == 6000
+    assert heap <= 4096 + 100  # not 6,000: one per request ever made
+
+
+async def test_a_copy_of_an_empty_ack_adds_no_timer(requester: LeanEndpoint) -> None:
+    """A retransmission that crossed the peer's first ACK is acknowledged again: the
+    exchange keeps one expiry, not one more entry per copy."""
+
+    def acknowledge_twice_then_answer(peer: _Peer, message: Message, addr: Address) -> None:
+        if message.mtype is Type.CON and message.is_request:
+            for _ in range(2):
+                peer.send(Message(Type.ACK, 0, message.mid), addr)
+            peer.send(Message(Type.CON, CONTENT, 7000, message.token, payload=b"later"), addr)
+
+    peer, address = await _peer(acknowledge_twice_then_answer)
+    answered = asyncio.Event()
+    exchange = requester.start(
+        address, GET, request_options(["state"]), b"", lambda *_: answered.set()
+    )
+    try:
+        async with asyncio.timeout(WAIT_S):
+            await answered.wait()  # after both copies: one socket, in order
+    finally:
+        assert peer.transport is not None
+        peer.transport.close()
+    mine = [entry for entry in requester._timers if entry[2] is exchange]
+    assert len(mine) == 2  # the first retransmission and the one expiry (both ended now)
