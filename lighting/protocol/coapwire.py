@@ -27,6 +27,11 @@ class Type(enum.IntEnum):
     RST = 3
 
 
+_TYPES = tuple(sorted(Type))
+"""The types by their value: a lookup, where ``Type(value)`` costs a call into enum for
+every datagram."""
+
+
 def code(klass: int, detail: int) -> int:
     """The code ``klass.detail`` as its byte (``code(2, 4)`` is 2.04 Changed)."""
     return klass << 5 | detail
@@ -218,7 +223,7 @@ def header(data: bytes) -> tuple[Type, int, int]:
     confirmable message whose rest is broken); ``ProtocolError`` otherwise."""
     if len(data) < 4 or data[0] >> 6 != VERSION:
         raise ProtocolError("not a CoAP datagram")
-    return Type(data[0] >> 4 & 3), data[1], data[2] << 8 | data[3]
+    return _TYPES[data[0] >> 4 & 3], data[1], data[2] << 8 | data[3]
 
 
 def decode(data: bytes) -> Message:

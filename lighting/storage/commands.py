@@ -88,7 +88,7 @@ class CommandStore(RepositoryBase):
         if not lamp_ids:
             return {}
         driver = self.driver
-        mark, stamp = driver.mark, driver.timestamp
+        stamp = driver.timestamp
         connection = s.connection()
         at = stamp(now)
         # Supersede what is pending for these lamps: by the lamp's index, in chunks (SQLite
@@ -119,9 +119,10 @@ class CommandStore(RepositoryBase):
                 "outcome",
                 "attempts",
             )
-            values = driver.marks(len(columns))
-            connection.exec_driver_sql(
-                f"INSERT INTO {command} ({', '.join(columns)}) VALUES ({values})",  # noqa: S608
+            driver.insert(
+                connection,
+                command,
+                columns,
                 [(change_id, lamp_id, level, text, at, PENDING, 0) for lamp_id in lamp_ids],
             )
             written = s.execute(
@@ -129,9 +130,11 @@ class CommandStore(RepositoryBase):
             )
             ids = {lamp_id: cid for cid, lamp_id in written}
         desired = ("desired_level", "desired_command_id", "delivered", "desired_change_id")
-        connection.exec_driver_sql(
-            f"UPDATE {lamp} SET {driver.assignments(desired if change_id else desired[:3])} "  # noqa: S608
-            f"WHERE lamp_id = {mark}",
+        driver.update(
+            connection,
+            lamp,
+            desired if change_id else desired[:3],
+            ("lamp_id",),
             [
                 (level, command_id, False, change_id, lamp_id)
                 if change_id
@@ -151,9 +154,11 @@ class CommandStore(RepositoryBase):
         columns = ("outcome", "completed_at", "latency_ms", "attempts", "error")
         with self._session() as s:
             connection = s.connection()
-            connection.exec_driver_sql(
-                f"UPDATE {CommandRow.__tablename__} SET {driver.assignments(columns)} "  # noqa: S608
-                f"WHERE id = {driver.mark}",
+            driver.update(
+                connection,
+                CommandRow.__tablename__,
+                columns,
+                ("id",),
                 [
                     (
                         o.outcome,
@@ -172,13 +177,13 @@ class CommandStore(RepositoryBase):
                 for o in outcomes
                 if o.outcome == ACKNOWLEDGED
             ]
-            if acknowledged:
-                connection.exec_driver_sql(
-                    f"UPDATE {LampRow.__tablename__} "  # noqa: S608
-                    f"SET {driver.assignments(('delivered', 'unreachable'))} "
-                    f"WHERE lamp_id = {driver.mark} AND desired_command_id = {driver.mark}",
-                    acknowledged,
-                )
+            driver.update(
+                connection,
+                LampRow.__tablename__,
+                ("delivered", "unreachable"),
+                ("lamp_id", "desired_command_id"),
+                acknowledged,
+            )
 
     def outcomes_by_cell(self, change_ids: Sequence[int]) -> dict[str, dict[str, int]]:
         """How many commands of these changes are in each outcome, per cell of their lamps
@@ -203,13 +208,7 @@ class CommandStore(RepositoryBase):
             change = s.get(ChangeRow, change_id)
             if change is None:
                 return None
-            counts = dict(
-                s.exec(
-                    select(CommandRow.outcome, func.count())
-                    .where(CommandRow.change_id == change_id)
-                    .group_by(CommandRow.outcome)
-                ).all()
-            )
+            counts = _outcome_counts(s, change_id)
             last = s.exec(
                 select(func.max(CommandRow.completed_at))
                 .where(CommandRow.change_id == change_id)
@@ -229,11 +228,9 @@ class CommandStore(RepositoryBase):
             change = s.get(ChangeRow, change_id)
             if change is None:
                 raise StorageError(f"no change {change_id}")
-            outcomes = list(
-                s.exec(select(CommandRow.outcome).where(CommandRow.change_id == change_id))
-            )
-            change.acknowledged = sum(1 for o in outcomes if o == ACKNOWLEDGED)
-            change.failed = sum(1 for o in outcomes if o == FAILED)
+            counts = _outcome_counts(s, change_id)
+            change.acknowledged = counts.get(ACKNOWLEDGED, 0)
+            change.failed = counts.get(FAILED, 0)
             change.finished_at = now
             s.add(change)
             return _change(change)
@@ -280,3 +277,14 @@ class CommandStore(RepositoryBase):
         with self._session() as s:
             query = select(ChangeRow).order_by(col(ChangeRow.id).desc()).limit(limit)
             return [_change(row) for row in s.exec(query)]
+
+
+def _outcome_counts(s: Session, change_id: int) -> dict[str, int]:
+    """How many commands of the change are in each outcome (counted by the database)."""
+    return dict(
+        s.exec(
+            select(CommandRow.outcome, func.count())
+            .where(CommandRow.change_id == change_id)
+            .group_by(CommandRow.outcome)
+        ).all()
+    )

@@ -19,7 +19,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from lighting.model import FaultKind, StateReport
-from lighting.storage.base import DriverStyle, RepositoryBase, to_record
+from lighting.storage.base import RepositoryBase, to_record
 from lighting.storage.records import ReportRecord
 from lighting.storage.tables import LampRow, ReportRow
 
@@ -58,33 +58,8 @@ _STATE_COLUMNS = (
 )
 
 
-class _Statements:
-    """The batch's statements in the driver's own parameter style."""
-
-    def __init__(self, driver: DriverStyle) -> None:
-        report, lamp = ReportRow.__tablename__, LampRow.__tablename__
-        mark = driver.mark
-        self.insert_reports = (
-            f"INSERT INTO {report} ({', '.join(_REPORT_COLUMNS)}) "  # noqa: S608
-            f"VALUES ({driver.marks(len(_REPORT_COLUMNS))})"
-        )
-        self.update_heard = (
-            f"UPDATE {lamp} SET last_seen = {mark}, in_contact = {mark} WHERE lamp_id = {mark}"  # noqa: S608
-        )
-        assignments = driver.assignments(_STATE_COLUMNS)
-        self.update_state = f"UPDATE {lamp} SET {assignments} WHERE lamp_id = {mark}"  # noqa: S608
-        self.timestamp = driver.timestamp
-
-
 class ReportStore(RepositoryBase):
     """Storing reports in batches, and reading a lamp's history."""
-
-    _statements: _Statements | None = None
-
-    def _report_statements(self) -> _Statements:
-        if self._statements is None:
-            self._statements = _Statements(self.driver)
-        return self._statements
 
     def store_reports(self, batch: Sequence[tuple[StateReport, datetime]]) -> list[str]:
         """Store a batch of reports in one transaction, in order; for each, what it was.
@@ -97,8 +72,8 @@ class ReportStore(RepositoryBase):
         counts from the start again without having registered (its registration was
         lost): a new boot starts for its reports, of which this is the newest.
         """
-        statements = self._report_statements()
-        stamp = statements.timestamp
+        driver = self.driver
+        stamp = driver.timestamp
         stamped: dict[datetime, Any] = {}
         outcome: list[str] = []
         rows: list[tuple[Any, ...]] = []
@@ -161,7 +136,9 @@ class ReportStore(RepositoryBase):
                 at = stamped.get(received_at)
                 if at is None:
                     at = stamped[received_at] = stamp(received_at)
-                faults = ",".join(kind.slug for kind in sorted(report.faults))
+                faults = (
+                    ",".join(kind.slug for kind in sorted(report.faults)) if report.faults else ""
+                )
                 rows.append(
                     (
                         lamp_id,
@@ -195,8 +172,8 @@ class ReportStore(RepositoryBase):
                 else:
                     outcome.append(LATE)
             connection = s.connection()
-            if rows:
-                connection.exec_driver_sql(statements.insert_reports, rows)
+            lamp_table = LampRow.__tablename__
+            driver.insert(connection, ReportRow.__tablename__, _REPORT_COLUMNS, rows)
             # Every lamp heard from gets its last_seen and contact; the newest reports also
             # their state, in the same statement.
             heard = [
@@ -204,16 +181,17 @@ class ReportStore(RepositoryBase):
                 for lamp_id, at in seen_at.items()
                 if lamp_id not in newest
             ]
-            if heard:
-                connection.exec_driver_sql(statements.update_heard, heard)
-            if newest:
-                connection.exec_driver_sql(
-                    statements.update_state,
-                    [
-                        (*state, stamp(seen_at[lamp_id]), True, lamp_id)
-                        for lamp_id, state in newest.items()
-                    ],
-                )
+            driver.update(connection, lamp_table, ("last_seen", "in_contact"), ("lamp_id",), heard)
+            driver.update(
+                connection,
+                lamp_table,
+                _STATE_COLUMNS,
+                ("lamp_id",),
+                [
+                    (*state, stamp(seen_at[lamp_id]), True, lamp_id)
+                    for lamp_id, state in newest.items()
+                ],
+            )
         return outcome
 
     def reports(
