@@ -258,7 +258,8 @@ class DeliveryEngine:
         self._cell_failures[cell] = 0
         if cell in self.cells_down:
             self._cell_up(cell)
-        await self._reachable_again(lamp_id)
+        if lamp_id in self._unreachable:
+            await self._reachable_again(lamp_id)
         if lamp_id in self._parked:
             self._parked.discard(lamp_id)
             pending = self._pending.get(lamp_id)

@@ -26,12 +26,13 @@ from lighting.metrics import Counters
 from lighting.model import FaultEvent, FaultKind, Registration, StateReport
 from lighting.notices import LampNotice
 from lighting.storage import Store
-from lighting.storage.reports import NEWEST, RESTART
+from lighting.storage.reports import DUPLICATE, LATE, NEWEST, RESTART
 from lighting.transports import Target
 
 log = logging.getLogger(__name__)
 
 Received = tuple[StateReport, datetime]
+_STORED_COUNTERS = {what: f"reports.{what}" for what in (NEWEST, RESTART, LATE, DUPLICATE)}
 
 
 class _Chunk:
@@ -227,7 +228,7 @@ class Ingest:
     async def on_report(self, report: StateReport) -> None:
         entry = self._registry.get(report.lamp_id)
         stored = await self._writer.submit(report, self._clock())
-        await self._took(report, entry, stored)
+        await self._took(report, entry, stored, self._clock())
 
     async def on_reports(self, reports: list[StateReport]) -> list[LightingError | None]:
         """Take a burst of reports in one submission; per report, None once it is stored
@@ -249,13 +250,15 @@ class Ingest:
         if known:
             now = self._clock()
             stored = await self._writer.submit_many([(report, now) for report, _ in known])
+            at = self._clock()  # when the burst was stored: the time of its notices
             for (report, entry), what in zip(known, stored, strict=True):
-                await self._took(report, entry, what)
+                await self._took(report, entry, what, at)
         return refused
 
-    async def _took(self, report: StateReport, entry: LampEntry, stored: str) -> None:
-        """What follows a stored report: contact, delivery, faults, and the notice."""
-        self._counters.incr(f"reports.{stored}")
+    async def _took(self, report: StateReport, entry: LampEntry, stored: str, at: datetime) -> None:
+        """What follows a report stored at ``at``: contact, delivery, faults, and the
+        notice."""
+        self._counters.incr(_STORED_COUNTERS[stored])
         if self._registry.heard(report.lamp_id, self._monotonic()):
             await self._back_in_contact(entry)
         await self._delivery.heard_from(entry)
@@ -279,7 +282,7 @@ class Ingest:
             expected = self._delivery.expectation(entry, rules.settle_s)
             await self._faults.judge(entry, judge(report, expected, rules))
             await self._delivery.reported(entry, report)
-            self._events.emit(lamp_notice(entry, self._clock(), rules.power_slack_w))
+            self._events.emit(lamp_notice(entry, at, rules.power_slack_w))
 
     async def on_fault(self, event: FaultEvent) -> None:
         entry = self._registry.get(event.lamp_id)

@@ -1,12 +1,14 @@
 """Reports: the hottest write of the controller, and a lamp's report history.
 
 A city's reports arrive in bursts of thousands a second, each stored once (deduplicated on
-lamp, boot and sequence number) in one transaction per batch. The batch's three writes
-(the reports, the lamps heard from, the lamps' newest state) go to the database driver as
-plain ``executemany`` statements built once per engine: SQLAlchemy's per-row parameter
-handling, Core's as much as the ORM's, cost several times the database's own work per row
-(profiled with py-spy; docs/performance.md has the figures). Timestamps still go through
-the column type's own bind processor, so they are stored exactly as the ORM stores them.
+lamp, boot and sequence number) in one transaction per batch. The batch's two look-ups
+(the lamps' boots, what is stored under the batch's numbers) and three writes (the reports,
+the lamps heard from, the lamps' newest state) go to the database driver directly
+(``DriverStyle``): SQLAlchemy's per-row parameter handling, Core's as much as the ORM's,
+and its compilation of a new ``IN`` list for every batch cost several times the database's
+own work (profiled with py-spy; docs/performance.md has the figures). Timestamps still go
+through the column type's own bind processor, so they are stored exactly as the ORM stores
+them.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 
 from lighting.model import FaultKind, StateReport
-from lighting.storage.base import RepositoryBase, to_record
+from lighting.storage.base import RepositoryBase, chunks, to_record
 from lighting.storage.records import ReportRecord
 from lighting.storage.tables import LampRow, ReportRow
 
@@ -31,6 +33,10 @@ DUPLICATE = "duplicate"
 LATE_WINDOW = 64
 """How far behind a lamp's newest report a report may be and still be a late one (held up
 by retransmissions, or a platform's queue); further behind, the lamp is counting again."""
+
+_SEQS_PER_STATEMENT = 30_000
+"""Sequence numbers in one look-up, beside at most 500 lamps and 1,000 boots: SQLite binds
+at most 32,766 parameters a statement."""
 
 _REPORT_COLUMNS = (
     "lamp_id",
@@ -80,38 +86,12 @@ class ReportStore(RepositoryBase):
         newest: dict[str, list[Any]] = {}
         seen_at: dict[str, datetime] = {}
         with self._session() as s:
-            lamp_ids = {report.lamp_id for report, _ in batch}
-            lamps = {
-                lamp_id: [boot, last_seq]
-                for lamp_id, boot, last_seq in s.execute(
-                    select(LampRow.lamp_id, LampRow.boot, LampRow.last_seq).where(
-                        col(LampRow.lamp_id).in_(lamp_ids)
-                    )
-                )
-            }
-            # What is stored under the numbers of the batch, in the lamps' current boots and
-            # the ones before (a copy may come after a new start), with the values that tell
-            # a copy from a new report under an old number. Older boots are never looked at:
-            # plain IN lists on the (lamp, boot, seq) index, not row values, which SQLite
-            # reads slower (docs/performance.md).
-            boots = {b for boot, _ in lamps.values() for b in (boot, boot - 1)}
-            seen = {
-                (lamp_id, boot, seq): values
-                for lamp_id, boot, seq, *values in s.execute(
-                    sa_select(
-                        col(ReportRow.lamp_id),
-                        col(ReportRow.boot),
-                        col(ReportRow.seq),
-                        col(ReportRow.level),
-                        col(ReportRow.power_w),
-                        col(ReportRow.energy_wh),
-                        col(ReportRow.burning_s),
-                    )
-                    .where(col(ReportRow.lamp_id).in_(lamp_ids))
-                    .where(col(ReportRow.boot).in_(boots))
-                    .where(col(ReportRow.seq).in_({report.seq for report, _ in batch}))
-                )
-            }
+            connection = s.connection()
+            seqs: dict[str, set[int]] = {}
+            for report, _ in batch:
+                seqs.setdefault(report.lamp_id, set()).add(report.seq)
+            lamps = self._boots(connection, list(seqs))
+            seen = self._stored(connection, lamps, seqs)
             for report, received_at in batch:
                 lamp_id = report.lamp_id
                 lamp = lamps.get(lamp_id)
@@ -171,13 +151,12 @@ class ReportStore(RepositoryBase):
                     outcome.append(what)
                 else:
                     outcome.append(LATE)
-            connection = s.connection()
             lamp_table = LampRow.__tablename__
             driver.insert(connection, ReportRow.__tablename__, _REPORT_COLUMNS, rows)
             # Every lamp heard from gets its last_seen and contact; the newest reports also
             # their state, in the same statement.
             heard = [
-                (stamp(at), True, lamp_id)
+                (stamped[at], True, lamp_id)
                 for lamp_id, at in seen_at.items()
                 if lamp_id not in newest
             ]
@@ -188,11 +167,51 @@ class ReportStore(RepositoryBase):
                 _STATE_COLUMNS,
                 ("lamp_id",),
                 [
-                    (*state, stamp(seen_at[lamp_id]), True, lamp_id)
+                    (*state, stamped[seen_at[lamp_id]], True, lamp_id)
                     for lamp_id, state in newest.items()
                 ],
             )
         return outcome
+
+    def _boots(self, connection: Connection, lamp_ids: list[str]) -> dict[str, list[int]]:
+        """Each known lamp's current boot and newest sequence number, by id."""
+        mark, table = self.driver.marks, LampRow.__tablename__
+        lamps: dict[str, list[int]] = {}
+        for part in chunks(lamp_ids):
+            for lamp_id, boot, last_seq in connection.exec_driver_sql(
+                f"SELECT lamp_id, boot, last_seq FROM {table} "  # noqa: S608
+                f"WHERE lamp_id IN ({mark(len(part))})",
+                tuple(part),
+            ):
+                lamps[lamp_id] = [boot, last_seq]
+        return lamps
+
+    def _stored(
+        self, connection: Connection, lamps: dict[str, list[int]], seqs: dict[str, set[int]]
+    ) -> dict[tuple[str, int, int], list[Any]]:
+        """What is stored under the batch's numbers (``seqs``, by lamp) in the lamps'
+        current boots and the ones before (a copy may come after a new start), with the
+        values that tell a copy from a new report under an old number. Older boots are
+        never looked at: plain IN lists on the (lamp, boot, seq) index, not row values,
+        which SQLite reads slower (docs/performance.md)."""
+        mark, table = self.driver.marks, ReportRow.__tablename__
+        seen: dict[tuple[str, int, int], list[Any]] = {}
+        for part in chunks(list(lamps)):
+            boots = sorted(
+                {b for lamp_id in part for b in (lamps[lamp_id][0], lamps[lamp_id][0] - 1)}
+            )
+            numbers = sorted({seq for lamp_id in part for seq in seqs[lamp_id]})
+            for some in chunks(numbers, _SEQS_PER_STATEMENT):
+                query = (
+                    "SELECT lamp_id, boot, seq, level, power_w, energy_wh, burning_s "  # noqa: S608
+                    f"FROM {table} WHERE lamp_id IN ({mark(len(part))}) "
+                    f"AND boot IN ({mark(len(boots))}) AND seq IN ({mark(len(some))})"
+                )
+                for lamp_id, boot, seq, *values in connection.exec_driver_sql(
+                    query, (*part, *boots, *some)
+                ):
+                    seen[(lamp_id, boot, seq)] = values
+        return seen
 
     def reports(
         self,

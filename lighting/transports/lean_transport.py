@@ -74,7 +74,7 @@ from lighting.transports.lean import (
     request_options,
 )
 from lighting.transports.sockets import size_receive_buffer
-from lighting.transports.uplinks import ROUTES, Gate, Uplinks
+from lighting.transports.uplinks import ACCEPTED, ROUTES, Answer, Gate, Uplinks
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class LeanCoapTransport:
             answer = await self._uplinks.take(
                 name, request.payload, request.content_format, source, sender
             )
-        return Reply(code(answer.klass, answer.detail), answer.reason.encode())
+        return _reply(answer)
 
     async def _serve_batch(self, batch: list[tuple[Message, Address]]) -> list[Reply]:
         if self.keys is None:
@@ -301,7 +301,7 @@ class LeanCoapTransport:
             else:
                 answers = await uplinks.take_registrations(items)
             for index, answer in zip(places, answers, strict=True):
-                replies[index] = Reply(code(answer.klass, answer.detail), answer.reason.encode())
+                replies[index] = _reply(answer)
 
         async def serve(index: int) -> None:
             request, source, sender = batch[index]
@@ -409,3 +409,13 @@ class LeanCoapTransport:
 def _ack(target: Target, command: Command, status: int, payload: bytes) -> Ack:
     """The lamp's acknowledgement in a response (``DeliveryError`` if it is none)."""
     return read_ack(target, command, 64 <= status < 128, code_text(status), payload)
+
+
+_ACCEPTED = Reply(code(2, 4))
+
+
+def _reply(answer: Answer) -> Reply:
+    """The reply carrying ``answer``; the one for nearly every uplink is made once."""
+    if answer is ACCEPTED:
+        return _ACCEPTED
+    return Reply(code(answer.klass, answer.detail), answer.reason.encode())

@@ -162,6 +162,31 @@ def test_what_a_lamp_counts_is_stored_up_to_the_protocols_63_bits(repo: Reposito
     assert [(r.seq, r.burning_s) for r in repo.reports("L1")] == [(big, big)]
 
 
+def test_a_batch_of_more_lamps_than_one_look_up_holds_is_deduplicated(
+    repo: Repository,
+) -> None:
+    """1,200 lamps: their boots and stored numbers are read in several statements."""
+
+    def reg(lamp_id: str) -> Registration:
+        return Registration(
+            lamp_id=lamp_id, seq=1, zone="north", latitude=1, longitude=2, wattage=50
+        )
+
+    lamp_ids = [f"B{i:04d}" for i in range(1200)]
+    repo.register_lamps([(reg(lamp_id), "127.9.0.1", 5683) for lamp_id in lamp_ids], T0)
+    first = [(_report(2, 40, lamp_id), T0) for lamp_id in lamp_ids]
+    assert repo.store_reports(first) == ["newest"] * 1200
+    # Again, with a new report from every third lamp and one from a lamp nobody knows.
+    later = T0 + timedelta(minutes=1)
+    second = [(_report(2, 40, lamp_id), later) for lamp_id in lamp_ids]
+    second += [(_report(3, 60, lamp_id), later) for lamp_id in lamp_ids[::3]]
+    second.append((_report(3, 60, "ghost"), later))
+    assert repo.store_reports(second) == ["duplicate"] * 1200 + ["newest"] * 400 + ["duplicate"]
+    assert repo.lamp("B1197").level == 60  # type: ignore[union-attr]
+    assert repo.lamp("B1198").level == 40  # type: ignore[union-attr]
+    assert repo.lamp("B1197").last_seen == later  # type: ignore[union-attr]
+
+
 def test_a_lamp_counting_again_starts_a_new_boot_and_copies_stay_copies(
     repo: Repository,
 ) -> None:
