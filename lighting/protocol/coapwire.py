@@ -9,6 +9,7 @@ carry, retransmission and deduplication belong to the endpoint.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -177,11 +178,16 @@ def encode(message: Message) -> bytes:
         )
     )
     out += message.token
-    _append_options(out, message.options, message.payload)
+    options = message.options
+    out += _encoded_options(options) if isinstance(options, tuple) else _options(options)
+    if message.payload:
+        out.append(PAYLOAD_MARKER)
+        out += message.payload
     return bytes(out)
 
 
-def _append_options(out: bytearray, options: Iterable[tuple[int, bytes]], payload: bytes) -> None:
+def _options(options: Iterable[tuple[int, bytes]]) -> bytes:
+    out = bytearray()
     previous = 0
     for number, value in sorted(options, key=lambda option: option[0]):
         delta, delta_ext = _extended(number - previous)
@@ -191,17 +197,21 @@ def _append_options(out: bytearray, options: Iterable[tuple[int, bytes]], payloa
         out += length_ext
         out += value
         previous = number
-    if payload:
-        out.append(PAYLOAD_MARKER)
-        out += payload
+    return bytes(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _encoded_options(options: tuple[tuple[int, bytes], ...]) -> bytes:
+    """``_options`` remembered: most messages carry one of a few sets of options (a
+    command's path and format, an acknowledgement's none), each encoded once."""
+    return _options(options)
 
 
 def encode_options(options: Iterable[tuple[int, bytes]], payload: bytes = b"") -> bytes:
     """Options (delta-encoded, in the order of their numbers) and the payload after its
     marker: a message's tail, as OSCORE encrypts it (RFC 8613, section 5.3)."""
-    out = bytearray()
-    _append_options(out, options, payload)
-    return bytes(out)
+    tail = _options(options)
+    return tail + bytes((PAYLOAD_MARKER,)) + payload if payload else tail
 
 
 def _read_extended(nibble: int, data: bytes, at: int) -> tuple[int, int]:

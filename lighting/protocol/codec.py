@@ -91,7 +91,7 @@ def _opt(m: _Map, key: int, name: str, kind: type[_T] | tuple[type, ...], defaul
 
 def _typed(value: Any, key: int, name: str, kind: type[_T] | tuple[type, ...]) -> _T:
     if type(value) is kind:  # exactly the one type asked for (a bool is not an int here)
-        return cast(_T, value)
+        return value
     kinds = kind if isinstance(kind, tuple) else (kind,)
     # bool is an int in Python but a distinct CBOR type: refuse it where a number is due.
     if isinstance(value, bool) and bool not in kinds:

@@ -408,7 +408,8 @@ class LeanCoapTransport:
 
 def _ack(target: Target, command: Command, status: int, payload: bytes) -> Ack:
     """The lamp's acknowledgement in a response (``DeliveryError`` if it is none)."""
-    return read_ack(target, command, 64 <= status < 128, code_text(status), payload)
+    success = 64 <= status < 128
+    return read_ack(target, command, success, "" if success else code_text(status), payload)
 
 
 _ACCEPTED = Reply(code(2, 4))
