@@ -9,10 +9,12 @@ that is the longest stall anything on the loop suffered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench import loadgen
@@ -146,6 +148,26 @@ async def _run_generated(
     }
 
 
+@contextlib.contextmanager
+def _fresh(url: str) -> Iterator[str]:
+    """``url``, empty: a PostgreSQL database gets a schema of this run's own, dropped
+    afterwards (reports left by an earlier run would be counted as duplicates)."""
+    if not url.startswith("postgresql"):
+        yield url
+        return
+    import psycopg  # noqa: PLC0415 - only for PostgreSQL
+
+    plain = "postgresql://" + url.split("://", 1)[1]
+    schema = f"citylight_bench_{os.getpid()}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
 def measure(
     lamps: int = 1000,
     reports: int = 10,
@@ -160,8 +182,10 @@ def measure(
     SQLite file when None), sent by the simulated fleet in this process (``simulator``) or
     by ``bench.loadgen`` in a process of its own (``loadgen``, ``window`` in flight)."""
     os.environ.setdefault("AIOCOAP_REUSE_PORT", "0")
-    with tempfile.TemporaryDirectory() as workdir:
-        url = database_url or f"sqlite:///{Path(workdir) / 'ingest.db'}"
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        _fresh(database_url or f"sqlite:///{Path(workdir) / 'ingest.db'}") as url,
+    ):
         if sender == "loadgen":
             keys = None
             if oscore:
