@@ -228,7 +228,7 @@ class Ingest:
     async def on_report(self, report: StateReport) -> None:
         entry = self._registry.get(report.lamp_id)
         stored = await self._writer.submit(report, self._clock())
-        await self._took(report, entry, stored, self._clock())
+        await self._took(report, entry, stored)
 
     async def on_reports(self, reports: list[StateReport]) -> list[LightingError | None]:
         """Take a burst of reports in one submission; per report, None once it is stored
@@ -250,14 +250,13 @@ class Ingest:
         if known:
             now = self._clock()
             stored = await self._writer.submit_many([(report, now) for report, _ in known])
-            at = self._clock()  # when the burst was stored: the time of its notices
             for (report, entry), what in zip(known, stored, strict=True):
-                await self._took(report, entry, what, at)
+                await self._took(report, entry, what)
         return refused
 
-    async def _took(self, report: StateReport, entry: LampEntry, stored: str, at: datetime) -> None:
-        """What follows a report stored at ``at``: contact, delivery, faults, and the
-        notice."""
+    async def _took(self, report: StateReport, entry: LampEntry, stored: str) -> None:
+        """What follows a stored report: contact, delivery, faults, and the notice (timed
+        when it is emitted, after any notice the report caused before it)."""
         self._counters.incr(_STORED_COUNTERS[stored])
         if self._registry.heard(report.lamp_id, self._monotonic()):
             await self._back_in_contact(entry)
@@ -282,7 +281,7 @@ class Ingest:
             expected = self._delivery.expectation(entry, rules.settle_s)
             await self._faults.judge(entry, judge(report, expected, rules))
             await self._delivery.reported(entry, report)
-            self._events.emit(lamp_notice(entry, at, rules.power_slack_w))
+            self._events.emit(lamp_notice(entry, self._clock(), rules.power_slack_w))
 
     async def on_fault(self, event: FaultEvent) -> None:
         entry = self._registry.get(event.lamp_id)

@@ -9,7 +9,6 @@ carry, retransmission and deduplication belong to the endpoint.
 from __future__ import annotations
 
 import enum
-import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -200,11 +199,24 @@ def _options(options: Iterable[tuple[int, bytes]]) -> bytes:
     return bytes(out)
 
 
-@functools.lru_cache(maxsize=256)
+_REMEMBERED: dict[tuple[tuple[int, bytes], ...], bytes] = {}
+_REMEMBER_AT_MOST = 64
+
+
 def _encoded_options(options: tuple[tuple[int, bytes], ...]) -> bytes:
-    """``_options`` remembered: most messages carry one of a few sets of options (a
-    command's path and format, an acknowledgement's none), each encoded once."""
-    return _options(options)
+    """``_options``, remembered for the first few sets seen: most plain messages carry one
+    of a few (a command's path and format, an acknowledgement's none), each encoded once.
+    Sets that are never the same twice (an OSCORE option's sequence number) cost a look-up
+    and are not kept: a cache that evicted would pay for its upkeep on every one of them."""
+    try:
+        encoded = _REMEMBERED.get(options)
+    except TypeError:  # a value that cannot be a key (a bytearray): encoded as it is
+        return _options(options)
+    if encoded is None:
+        encoded = _options(options)
+        if len(_REMEMBERED) < _REMEMBER_AT_MOST:
+            _REMEMBERED[options] = encoded
+    return encoded
 
 
 def encode_options(options: Iterable[tuple[int, bytes]], payload: bytes = b"") -> bytes:
