@@ -624,7 +624,7 @@ class DeliveryEngine:
         try:
             await future
         finally:
-            if not future.done() or future.cancelled():  # its waiting task was cancelled
+            if future.cancelled():  # its waiting task was cancelled (else it was served)
                 with contextlib.suppress(ValueError):
                     self._waiters.remove(waiter)
 

@@ -177,8 +177,7 @@ def encode(message: Message) -> bytes:
         )
     )
     out += message.token
-    options = message.options
-    out += _encoded_options(options) if isinstance(options, tuple) else _options(options)
+    out += _options(message.options)
     if message.payload:
         out.append(PAYLOAD_MARKER)
         out += message.payload
@@ -197,26 +196,6 @@ def _options(options: Iterable[tuple[int, bytes]]) -> bytes:
         out += value
         previous = number
     return bytes(out)
-
-
-_REMEMBERED: dict[tuple[tuple[int, bytes], ...], bytes] = {}
-_REMEMBER_AT_MOST = 64
-
-
-def _encoded_options(options: tuple[tuple[int, bytes], ...]) -> bytes:
-    """``_options``, remembered for the first few sets seen: most plain messages carry one
-    of a few (a command's path and format, an acknowledgement's none), each encoded once.
-    Sets that are never the same twice (an OSCORE option's sequence number) cost a look-up
-    and are not kept: a cache that evicted would pay for its upkeep on every one of them."""
-    try:
-        encoded = _REMEMBERED.get(options)
-    except TypeError:  # a value that cannot be a key (a bytearray): encoded as it is
-        return _options(options)
-    if encoded is None:
-        encoded = _options(options)
-        if len(_REMEMBERED) < _REMEMBER_AT_MOST:
-            _REMEMBERED[options] = encoded
-    return encoded
 
 
 def encode_options(options: Iterable[tuple[int, bytes]], payload: bytes = b"") -> bytes:

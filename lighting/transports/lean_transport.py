@@ -53,7 +53,6 @@ from lighting.protocol.coapwire import (
     code,
     code_of,
     code_text,
-    encode_uint,
 )
 from lighting.protocol.oscore import (
     EchoRequiredError,
@@ -83,7 +82,6 @@ LINK_FORMAT = 40
 WELL_KNOWN_CORE = (".well-known", "core")
 REPORT_PATH = tuple(CONTROLLER_REPORT)
 REGISTER_PATH = tuple(CONTROLLER_REGISTER)
-CBOR_FORMAT = encode_uint(CONTENT_FORMAT_CBOR)
 COMMAND_OPTIONS = request_options(LAMP_COMMAND, content_format=CONTENT_FORMAT_CBOR)
 """A command's options: its path and content format, the same for every command."""
 INNER_UNDERSTOOD = UNDERSTOOD | {Option.BLOCK1, Option.ECHO}
@@ -419,4 +417,4 @@ def _reply(answer: Answer) -> Reply:
     """The reply carrying ``answer``; the one for nearly every uplink is made once."""
     if answer is ACCEPTED:
         return _ACCEPTED
-    return Reply(code(answer.klass, answer.detail), answer.reason.encode())
+    return Reply(code_of(answer.code), answer.reason.encode())

@@ -1,5 +1,6 @@
-"""Encoding CoAP messages: the options' encoding is remembered for the first sets seen, and
-that never changes what goes on the wire (tests/fuzz/test_coapwire.py fuzzes decoding)."""
+"""Encoding CoAP messages: options in the order of their numbers, the payload after its
+marker, whatever the option values are held in (tests/fuzz/test_coapwire.py fuzzes
+decoding)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ def test_options_go_out_in_the_order_of_their_numbers() -> None:
     assert decode(encode(message)).options == tuple(sorted(unordered, key=lambda o: o[0]))
 
 
-def test_sets_that_never_repeat_are_encoded_right_past_those_remembered() -> None:
-    """Like an OSCORE option's sequence numbers: far more sets than are kept."""
+def test_sets_that_never_repeat_are_encoded_right() -> None:
+    """Like an OSCORE option's sequence numbers: a new set of options every message."""
     for seq in range(300):
         options = ((Option.OSCORE, b"\x09" + seq.to_bytes(2, "big")), (Option.URI_PATH, b"r"))
         message = Message(Type.CON, coapwire.code(0, 2), seq, b"", options, b"p")
