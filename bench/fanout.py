@@ -103,10 +103,13 @@ async def _figures(
 
 async def _quiet(controller: Controller, lamps: int) -> None:
     """Wait until every lamp's first report (sent when it registers) is stored: the
-    fan-out is measured on its own, not with the fleet's start-up burst."""
+    fan-out is measured on its own, not with the fleet's start-up burst. Then settle the
+    collector, as the daemon does every ``[memory] settle_interval_s``: the fleet registered
+    after the controller started, and a city's fan-out at dusk comes long after that."""
     async with asyncio.timeout(REGISTER_TIMEOUT_S):
         while controller.counters["coap.accepted.report"] < lamps:  # noqa: ASYNC110 - a counter
             await asyncio.sleep(0.05)
+    controller.memory.settle()
 
 
 def _keys(workdir: Path, lamps: int, oscore: bool) -> Path | None:

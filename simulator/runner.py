@@ -14,8 +14,12 @@ A fleet of 100,000 lamps is some 660,000 long-lived objects that Python's cyclic
 collector tracks, and it walks all of them at each full collection (measured at that size:
 20 full collections of up to 0.8 s each, 6 of the 33 CPU seconds of a start-up). With
 ``freeze_gc`` the fleet moves every object that exists once it is up into the collector's
-permanent generation (``gc.freeze()``), and back on exit. ``lighting sim`` does this;
-library users (a test, a benchmark with a controller in the same process) choose.
+permanent generation (``gc.freeze()``), again once every lamp has registered (what
+registering made lives as long), and back on exit; meanwhile the youngest generation is
+collected every ``YOUNG_THRESHOLD`` allocations instead of CPython's 700, so that a burst of
+commands is not walked while still in use (a tenth less CPU in the fan-out benchmark,
+docs/performance.md, "the collector"). ``lighting sim`` does this; library users (a test, a
+benchmark with a controller in the same process) choose.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ _FD_MARGIN = 256
 UPLINK_WORKERS = 1024
 """Uplinks in flight at once, fleet-wide (each worker carries one lamp's at a time)."""
 REGISTER_BACKOFF_MAX_S = 30.0
+YOUNG_THRESHOLD = 10_000
+"""Allocations between two collections of the youngest generation, with ``freeze_gc``."""
 EndpointMode = Literal["auto", "shared", "per-lamp"]
 
 
@@ -146,6 +152,7 @@ class Simulator(FleetHooks):
         self._booting = False
         self.freeze_gc = freeze_gc
         self._frozen = False
+        self._thresholds: tuple[int, int, int] | None = None
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -214,6 +221,8 @@ class Simulator(FleetHooks):
         if self.freeze_gc:
             gc.freeze()
             self._frozen = True
+            self._thresholds = gc.get_threshold()
+            gc.set_threshold(YOUNG_THRESHOLD, *self._thresholds[1:])
         # The workers, the fault schedule and the MQTT platform run in one task group owned
         # by the simulator: a loop that fails stops the fleet loudly.
         if self.mqtt is not None:
@@ -249,6 +258,9 @@ class Simulator(FleetHooks):
             if self._frozen:
                 gc.unfreeze()
                 self._frozen = False
+            if self._thresholds is not None:
+                gc.set_threshold(*self._thresholds)
+                self._thresholds = None
 
     async def _close_all(self) -> None:
         for node in self.nodes.values():
@@ -271,6 +283,9 @@ class Simulator(FleetHooks):
     def registration(self, node: LampNode, registered: bool) -> None:
         self.registered_count += 1 if registered else -1
         self._progress.set()
+        if self._frozen and registered and self.registered_count == len(self.nodes):
+            gc.collect()
+            gc.freeze()
 
     def _schedule(self, node: LampNode, delay: float) -> None:
         if node.timer is not None:

@@ -59,6 +59,9 @@ def make_settings(db_url: str, port: int, **overrides: Any) -> Settings:
     }
     overrides.setdefault("control", {"enabled": False})
     overrides.setdefault("metrics", {"enabled": False})
+    # The test process holds every test's objects: a controller that froze them at each
+    # start would walk them all each time. tests/controller/test_memory.py covers it.
+    overrides.setdefault("memory", {"tune": False})
     return load_settings(None, database_url=db_url, coap=coap, **overrides)
 
 

@@ -171,6 +171,22 @@ class RetentionConfig(Section):
     )
 
 
+class MemoryConfig(Section):
+    """How the daemon keeps the garbage collector off its long-lived objects (the lamps it
+    holds): see ``lighting.controller.memory``."""
+
+    tune: bool = Field(default=True, description="freeze long-lived objects, collect less often")
+    young_threshold: int = Field(
+        default=10_000, ge=100, le=1_000_000, description="allocations between collections"
+    )
+    settle_interval_s: float = Field(
+        default=900.0, ge=1, le=86_400, description="how often new long-lived objects freeze"
+    )
+    full_every: int = Field(
+        default=96, ge=1, le=100_000, description="settles between two full collections"
+    )
+
+
 class MetricsConfig(Section):
     """Health and counters over HTTP (Prometheus text format), for monitoring."""
 

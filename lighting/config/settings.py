@@ -24,6 +24,7 @@ from lighting.config.runtime import (
     DeliveryConfig,
     FaultsConfig,
     IngestConfig,
+    MemoryConfig,
     MetricsConfig,
     MqttConfig,
     RetentionConfig,
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
     retention: RetentionConfig = RetentionConfig()
     control: ControlConfig = ControlConfig()
     metrics: MetricsConfig = MetricsConfig()
+    memory: MemoryConfig = MemoryConfig()
     programs: dict[str, ProgramConfig] = Field(min_length=1)
     calendars: dict[str, CalendarConfig] = Field(default_factory=dict)
     zones: dict[str, ZoneConfig] = Field(min_length=1)

@@ -36,6 +36,7 @@ from lighting.controller.faults import CONTROLLER, FaultBook
 from lighting.controller.health import HealthServer
 from lighting.controller.housekeeping import Housekeeping
 from lighting.controller.ingest import Ingest, ReportWriter, lamp_notice
+from lighting.controller.memory import Collector
 from lighting.controller.operator import OperatorDesk
 from lighting.controller.registry import LampEntry, Registry
 from lighting.controller.scheduling import NightScheduler
@@ -100,6 +101,8 @@ class Controller:
         self.control: ControlServer | None = None
         """The control channel while the daemon runs (``[control] enabled``)."""
         self.health: HealthServer | None = None
+        self.memory = Collector(settings.memory, self.counters)
+        """The garbage collector's tuning while the controller runs (``[memory]``)."""
         """Health and metrics over HTTP while the daemon runs (``[metrics] enabled``)."""
         self.writer: ReportWriter | None = None
 
@@ -133,6 +136,7 @@ class Controller:
         for warning in settings.require_valid_calendars(night_of(self.clock(), settings)):
             log.warning("schedule %s", warning)
         try:
+            self._stack.enter_context(self.memory)
             repository = await asyncio.to_thread(Repository.open, settings.database_url)
             store = self._store = await self._stack.enter_async_context(Store(repository))
             lamps = await store.call(repository.lamps)
@@ -191,6 +195,7 @@ class Controller:
                     ).run(),
                     name="housekeeping",
                 ),
+                self._tasks.create_task(self.memory.run(), name="collector"),
             ]
             await self.desk.load()
             if settings.control.enabled:
@@ -218,6 +223,8 @@ class Controller:
             self._loops = []
             await self._stack.aclose()
             raise
+        # What is loaded now lives as long as the daemon: out of the collector's way.
+        self.memory.settle()
         log.info(
             "controller ready: %d lamps known, zones %s",
             len(self.registry),

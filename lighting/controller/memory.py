@@ -1,0 +1,116 @@
+"""The garbage collector for a daemon that holds a city in memory.
+
+CPython's cyclic collector looks at every tracked object again and again as it ages: a
+collection of the oldest generation walks the whole registry, the delivery engine's state
+and every cache, tens of thousands of lamps' worth. It is started by allocations, and a
+city-wide change allocates a burst (a command, an exchange and an outcome per lamp): in the
+fan-out benchmark of 10,000 lamps one such collection took 57 to 163 ms of the change, and
+the young generations another 25 ms (docs/performance.md, "the collector").
+
+The daemon's long-lived objects are made when it starts (the lamps it loads) and as lamps
+register, and live until it stops. ``Collector`` moves them out of the collector's reach:
+
+- when the controller is up, and every ``settle_interval_s`` after, it collects what is
+  garbage and freezes the survivors (``gc.freeze``): frozen objects are never walked again.
+  Each settle walks only what was made since the last one.
+- every ``full_every`` settles it unfreezes everything first, so that a long-lived object
+  that became cyclic garbage since (a dropped connection, say) is freed after all.
+- the youngest generation is collected every ``young_threshold`` allocations instead of
+  CPython's 700, so that a burst of short-lived objects is not walked while still in use.
+
+Reference counting is untouched: an object that is not in a cycle is freed as soon as it
+is dropped, frozen or not. The thresholds are set back and everything unfrozen on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from types import TracebackType
+from typing import Self
+
+from lighting.config import MemoryConfig
+from lighting.metrics import Counters
+
+log = logging.getLogger(__name__)
+
+
+class _Process:
+    """The process's collector, shared by the controllers that run side by side in it (tests,
+    the inline bench): CPython's thresholds from before the first tuning ``Collector``
+    entered, and how many are in."""
+
+    saved: tuple[int, int, int] = (0, 0, 0)
+    users = 0
+
+
+_PROCESS = _Process()
+
+
+class Collector:
+    """The collector's settings while the controller runs (a context manager), and the
+    loop that settles the long-lived objects (``run``)."""
+
+    def __init__(self, config: MemoryConfig, counters: Counters) -> None:
+        self.config = config
+        self._counters = counters
+        self._tuning = False
+        self._settles = 0
+
+    def __enter__(self) -> Self:
+        if self.config.tune and not self._tuning:
+            if _PROCESS.users == 0:
+                _PROCESS.saved = gc.get_threshold()
+            _PROCESS.users += 1
+            self._tuning = True
+            _, middle, oldest = _PROCESS.saved
+            gc.set_threshold(self.config.young_threshold, middle, oldest)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._tuning:
+            return
+        self._tuning = False
+        _PROCESS.users -= 1
+        if _PROCESS.users == 0:
+            gc.unfreeze()
+            gc.set_threshold(*_PROCESS.saved)
+
+    def settle(self) -> int:
+        """Collect the garbage, then freeze what is left; how many objects are frozen. A
+        no-op (0) unless tuning is on."""
+        if not self._tuning:
+            return 0
+        started = time.perf_counter()
+        full = self._settles % self.config.full_every == 0
+        # A full settle unfreezes what any controller of the process froze: it is walked once
+        # and frozen again, nothing is lost.
+        if full:
+            gc.unfreeze()
+        freed = gc.collect()
+        gc.freeze()
+        self._settles += 1
+        frozen = gc.get_freeze_count()
+        self._counters.incr("gc.settles")
+        self._counters.incr("gc.freed", freed)
+        log.debug(
+            "collector: %s settle freed %d objects, %d frozen, in %.1f ms",
+            "a full" if full else "a young",
+            freed,
+            frozen,
+            (time.perf_counter() - started) * 1000,
+        )
+        return frozen
+
+    async def run(self) -> None:
+        """Settle every ``settle_interval_s`` until cancelled."""
+        while True:
+            await asyncio.sleep(self.config.settle_interval_s)
+            self.settle()
