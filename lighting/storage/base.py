@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
@@ -120,7 +121,7 @@ class DriverStyle:
             return
         for chunk in chunks(rows, _rows_per_statement(len(columns))):
             values = ", ".join([row] * len(chunk))
-            connection.exec_driver_sql(head + values, tuple(v for one in chunk for v in one))
+            connection.exec_driver_sql(head + values, tuple(chain.from_iterable(chunk)))
 
     def update(
         self,
@@ -152,7 +153,7 @@ class DriverStyle:
             connection.exec_driver_sql(
                 f"WITH v({names}) AS (VALUES {', '.join([row] * len(chunk))}) "  # noqa: S608
                 f"UPDATE {table} SET {sets} FROM v WHERE {where}",
-                tuple(v for one in chunk for v in one),
+                tuple(chain.from_iterable(chunk)),
             )
 
 

@@ -125,9 +125,10 @@ class CommandStore(RepositoryBase):
                 columns,
                 [(change_id, lamp_id, level, text, at, PENDING, 0) for lamp_id in lamp_ids],
             )
-            written = s.execute(
-                select(CommandRow.id, CommandRow.lamp_id).where(CommandRow.change_id == change_id)
-            )
+            written = connection.exec_driver_sql(
+                f"SELECT id, lamp_id FROM {command} WHERE change_id = {driver.mark}",  # noqa: S608
+                (change_id,),
+            ).all()
             ids = {lamp_id: cid for cid, lamp_id in written}
         desired = ("desired_level", "desired_command_id", "delivered", "desired_change_id")
         driver.update(

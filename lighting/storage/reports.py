@@ -178,11 +178,12 @@ class ReportStore(RepositoryBase):
         mark, table = self.driver.marks, LampRow.__tablename__
         lamps: dict[str, list[int]] = {}
         for part in chunks(lamp_ids):
+            # All rows at once: iterating the result fetches them one by one.
             for lamp_id, boot, last_seq in connection.exec_driver_sql(
                 f"SELECT lamp_id, boot, last_seq FROM {table} "  # noqa: S608
                 f"WHERE lamp_id IN ({mark(len(part))})",
                 tuple(part),
-            ):
+            ).all():
                 lamps[lamp_id] = [boot, last_seq]
         return lamps
 
@@ -209,7 +210,7 @@ class ReportStore(RepositoryBase):
                 )
                 for lamp_id, boot, seq, *values in connection.exec_driver_sql(
                     query, (*part, *boots, *some)
-                ):
+                ).all():
                     seen[(lamp_id, boot, seq)] = values
         return seen
 
