@@ -49,7 +49,7 @@ def test_a_settle_frees_cyclic_garbage_and_freezes_what_lives() -> None:
         assert dead() is None
         assert frozen == gc.get_freeze_count() > 0
         assert counters["gc.settles"] == 1
-        assert counters["gc.freed"] >= 2  # the node and its dict
+        assert counters["gc.freed"] >= 1  # the node, at least
         # What settled is out of the collector's way: no longer among the tracked objects.
         assert not any(o is alive for o in gc.get_objects())
         later = _Node()
