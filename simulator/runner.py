@@ -35,6 +35,7 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Literal, Self
 
+from lighting.gc_tuning import GcTuning
 from lighting.keys import KeyStore
 from lighting.model import FaultKind
 from simulator.city import City, PlannedFault
@@ -151,8 +152,7 @@ class Simulator(FleetHooks):
         self.registered_count = 0
         self._booting = False
         self.freeze_gc = freeze_gc
-        self._frozen = False
-        self._thresholds: tuple[int, int, int] | None = None
+        self._gc = GcTuning(YOUNG_THRESHOLD) if freeze_gc else None
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -218,11 +218,9 @@ class Simulator(FleetHooks):
             raise
         finally:
             self._booting = False
-        if self.freeze_gc:
+        if self._gc is not None:
+            self._gc.__enter__()
             gc.freeze()
-            self._frozen = True
-            self._thresholds = gc.get_threshold()
-            gc.set_threshold(YOUNG_THRESHOLD, *self._thresholds[1:])
         # The workers, the fault schedule and the MQTT platform run in one task group owned
         # by the simulator: a loop that fails stops the fleet loudly.
         if self.mqtt is not None:
@@ -255,12 +253,8 @@ class Simulator(FleetHooks):
             await self._stack.aclose()
         finally:
             await self._close_all()
-            if self._frozen:
-                gc.unfreeze()
-                self._frozen = False
-            if self._thresholds is not None:
-                gc.set_threshold(*self._thresholds)
-                self._thresholds = None
+            if self._gc is not None:
+                self._gc.__exit__(None, None, None)
 
     async def _close_all(self) -> None:
         for node in self.nodes.values():
@@ -283,9 +277,8 @@ class Simulator(FleetHooks):
     def registration(self, node: LampNode, registered: bool) -> None:
         self.registered_count += 1 if registered else -1
         self._progress.set()
-        if self._frozen and registered and self.registered_count == len(self.nodes):
-            gc.collect()
-            gc.freeze()
+        if self._gc is not None and registered and self.registered_count == len(self.nodes):
+            self._gc.settle(full=False)
 
     def _schedule(self, node: LampNode, delay: float) -> None:
         if node.timer is not None:

@@ -101,9 +101,9 @@ class Controller:
         self.control: ControlServer | None = None
         """The control channel while the daemon runs (``[control] enabled``)."""
         self.health: HealthServer | None = None
+        """Health and metrics over HTTP while the daemon runs (``[metrics] enabled``)."""
         self.memory = Collector(settings.memory, self.counters)
         """The garbage collector's tuning while the controller runs (``[memory]``)."""
-        """Health and metrics over HTTP while the daemon runs (``[metrics] enabled``)."""
         self.writer: ReportWriter | None = None
 
     # -- lifecycle ------------------------------------------------------------------------

@@ -19,34 +19,23 @@ register, and live until it stops. ``Collector`` moves them out of the collector
   CPython's 700, so that a burst of short-lived objects is not walked while still in use.
 
 Reference counting is untouched: an object that is not in a cycle is freed as soon as it
-is dropped, frozen or not. The thresholds are set back and everything unfrozen on exit.
+is dropped, frozen or not. The thresholds are set back and everything unfrozen on exit
+(``lighting.gc_tuning``, which the simulator's fleet uses too).
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from types import TracebackType
 from typing import Self
 
 from lighting.config import MemoryConfig
+from lighting.gc_tuning import GcTuning
 from lighting.metrics import Counters
 
 log = logging.getLogger(__name__)
-
-
-class _Process:
-    """The process's collector, shared by the controllers that run side by side in it (tests,
-    the inline bench): CPython's thresholds from before the first tuning ``Collector``
-    entered, and how many are in."""
-
-    saved: tuple[int, int, int] = (0, 0, 0)
-    users = 0
-
-
-_PROCESS = _Process()
 
 
 class Collector:
@@ -56,17 +45,12 @@ class Collector:
     def __init__(self, config: MemoryConfig, counters: Counters) -> None:
         self.config = config
         self._counters = counters
-        self._tuning = False
+        self._tuning = GcTuning(config.young_threshold) if config.tune else None
         self._settles = 0
 
     def __enter__(self) -> Self:
-        if self.config.tune and not self._tuning:
-            if _PROCESS.users == 0:
-                _PROCESS.saved = gc.get_threshold()
-            _PROCESS.users += 1
-            self._tuning = True
-            _, middle, oldest = _PROCESS.saved
-            gc.set_threshold(self.config.young_threshold, middle, oldest)
+        if self._tuning is not None:
+            self._tuning.__enter__()
         return self
 
     def __exit__(
@@ -75,29 +59,18 @@ class Collector:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if not self._tuning:
-            return
-        self._tuning = False
-        _PROCESS.users -= 1
-        if _PROCESS.users == 0:
-            gc.unfreeze()
-            gc.set_threshold(*_PROCESS.saved)
+        if self._tuning is not None:
+            self._tuning.__exit__(exc_type, exc, tb)
 
     def settle(self) -> int:
         """Collect the garbage, then freeze what is left; how many objects are frozen. A
         no-op (0) unless tuning is on."""
-        if not self._tuning:
+        if self._tuning is None or not self._tuning.active:
             return 0
         started = time.perf_counter()
         full = self._settles % self.config.full_every == 0
-        # A full settle unfreezes what any controller of the process froze: it is walked once
-        # and frozen again, nothing is lost.
-        if full:
-            gc.unfreeze()
-        freed = gc.collect()
-        gc.freeze()
+        freed, frozen = self._tuning.settle(full=full)
         self._settles += 1
-        frozen = gc.get_freeze_count()
         self._counters.incr("gc.settles")
         self._counters.incr("gc.freed", freed)
         log.debug(
