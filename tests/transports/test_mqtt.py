@@ -24,6 +24,7 @@ from lighting.model import FaultEvent, FaultKind, StateReport
 from lighting.notices import OPENED, FaultNotice, LampNotice
 from lighting.protocol import Topics, UplinkKind, encode_fault, encode_report
 from lighting.transports import MqttIngest, MqttLink, MqttPublisher
+from lighting.transports.mqtt import HANDLERS_IN_FLIGHT
 from tests.conftest import make_settings
 from tests.mqtt_broker import WAIT_S, AnyBroker, free_tcp_port, publish, running, watching
 from tests.transports.conftest import LAMPS
@@ -155,22 +156,25 @@ async def test_a_stop_in_the_middle_of_a_stream_loses_nothing(
     broker: AnyBroker, mqtt_config: MqttConfig, controller: Controller
 ) -> None:
     # A message is acknowledged to the broker only once stored: what the controller held
-    # when it stopped comes again to the next session, and is stored once.
+    # when it stopped comes again to the next session, and is stored once. The stream is
+    # longer than what the ingest holds at once, which it stores before it stops.
+    seqs = range(2, 2 + 3 * HANDLERS_IN_FLIGHT // len(LAMPS))
+    total = len(seqs) * len(LAMPS)
     first = _ingest(mqtt_config, controller)
     runner = asyncio.create_task(first.run())
     async with asyncio.timeout(WAIT_S):
         await first.connected.wait()
-        await publish(broker, _reports(first.topics, range(2, 202)))
+        await publish(broker, _reports(first.topics, seqs))
         await first.wait_handled(1)
         await first.drain()
         await runner
-    assert 0 < first.handled < 1000  # it stopped in the middle
+    assert 0 < first.handled < total  # it stopped in the middle
     again = _ingest(mqtt_config, controller)
     async with running(again.run(), again.connected):
         async with asyncio.timeout(WAIT_S):
-            await _all_stored(again, controller, 1000)
+            await _all_stored(again, controller, total)
     for lamp_id in LAMPS:
-        assert await _stored(controller, lamp_id) == list(range(2, 202)), lamp_id
+        assert await _stored(controller, lamp_id) == list(seqs), lamp_id
 
 
 async def test_bad_uplinks_are_counted_logged_once_and_the_ingest_goes_on(
