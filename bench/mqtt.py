@@ -23,8 +23,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
-
+from bench.mqtt_platform import publish
 from lighting.config import MqttConfig, load_settings
 from lighting.controller import Controller
 from lighting.controller.events import EventHub
@@ -61,18 +60,6 @@ def _messages(lamps: int, reports: int) -> list[tuple[str, bytes]]:
     ]
 
 
-async def _publish(host: str, port: int, messages: list[tuple[str, bytes]]) -> None:
-    slots = asyncio.Semaphore(IN_FLIGHT)
-    async with aiomqtt.Client(host, port, identifier="bench-lamps") as client:
-        client.pending_calls_threshold = 10**9
-
-        async def one(topic: str, payload: bytes) -> None:
-            async with slots:
-                await client.publish(topic, payload, qos=1)
-
-        await asyncio.gather(*(one(topic, payload) for topic, payload in messages))
-
-
 def _platform_main(host: str, port: int, lamps: int, reports: int, pipe: Connection) -> None:
     """The platform in a process of its own: build the messages, say so, publish them when
     told to, and say when the broker has acknowledged the last."""
@@ -81,7 +68,7 @@ def _platform_main(host: str, port: int, lamps: int, reports: int, pipe: Connect
     if pipe.poll(WAIT_S):
         pipe.recv()
         started = time.perf_counter()
-        asyncio.run(_publish(host, port, messages))
+        asyncio.run(publish(host, port, messages, window=IN_FLIGHT, timeout_s=WAIT_S))
         pipe.send(round(time.perf_counter() - started, 2))
 
 
