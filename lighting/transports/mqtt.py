@@ -6,8 +6,9 @@ reconnect by itself); ``MqttLink`` holds both for the daemon:
 - ``MqttIngest`` takes what a city's NB-IoT platform forwards to the broker: it subscribes
   to ``{root}/up/#`` with QoS 1 in a persistent session (a fixed client id, clean session
   off, subscribed again on every connect), so that reports published while the controller
-  is away wait at the broker. aiomqtt acknowledges a message as soon as it arrives, before
-  it is stored: a redelivered report is told apart by the storage, which keeps one per
+  is away wait at the broker. A message is acknowledged to the broker, in the order they
+  came, once it is stored or refused for good: what the controller held when it stopped
+  comes again, and a redelivered report is told apart by the storage, which keeps one per
   (lamp, boot, sequence number). Storing returns once the report's batch is committed
   (some 50 ms), so messages are handled a burst at a time, in one submission to the
   controller: those that came while the last burst was stored, a bounded number in all.
@@ -20,7 +21,8 @@ reconnect by itself); ``MqttLink`` holds both for the daemon:
 Bad input never stops the ingest: a topic outside the layout, an oversized payload, a
 payload that breaks protocol v1, a lamp id that differs from the topic's, and a lamp the
 controller does not know are each counted under ``mqtt.refused.<why>`` and logged once.
-See ``docs/protocol.md`` (MQTT) for the layout and the payloads.
+See ``docs/protocol.md`` (MQTT) for the layout and the payloads. Both sides connect with
+``mqtt_client.Client``: aiomqtt, with paho's socket read a buffer at a time.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from lighting.protocol import (
     outgoing,
 )
 from lighting.transports.base import UplinkHandler
+from lighting.transports.mqtt_client import Client
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +178,7 @@ class _Side:
     def _client(self, identifier: str, *, clean_session: bool) -> aiomqtt.Client:
         config = self.config
         password = config.password.get_secret_value() if config.password is not None else None
-        return aiomqtt.Client(
+        return Client(
             config.host,
             config.port,
             identifier=identifier,
