@@ -156,15 +156,19 @@ async def test_a_stop_in_the_middle_of_a_stream_loses_nothing(
     broker: AnyBroker, mqtt_config: MqttConfig, controller: Controller
 ) -> None:
     # A message is acknowledged to the broker only once stored: what the controller held
-    # when it stopped comes again to the next session, and is stored once. The stream is
-    # longer than what the ingest holds at once, which it stores before it stops.
+    # when it stopped comes again to the next session, and is stored once. The stream waits
+    # at the broker, so that it comes at once when the session is back (published while
+    # the ingest runs, it may be stored as fast as it is published), and is three times
+    # what the ingest holds at once: a stop after the first burst cannot have stored it all.
     seqs = range(2, 2 + 3 * HANDLERS_IN_FLIGHT // len(LAMPS))
     total = len(seqs) * len(LAMPS)
+    session = _ingest(mqtt_config, controller)
+    async with running(session.run(), session.connected):
+        pass  # the persistent session now exists at the broker
+    await publish(broker, _reports(session.topics, seqs))
     first = _ingest(mqtt_config, controller)
     runner = asyncio.create_task(first.run())
     async with asyncio.timeout(WAIT_S):
-        await first.connected.wait()
-        await publish(broker, _reports(first.topics, seqs))
         await first.wait_handled(1)
         await first.drain()
         await runner
