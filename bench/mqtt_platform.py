@@ -77,6 +77,13 @@ class Platform(asyncio.Protocol):
         self._transport = transport
         transport.write(connect_packet(self._client_id))
 
+    def close(self) -> None:
+        """Close the connection; whoever waited for ``done`` has stopped waiting."""
+        if not self.done.done():
+            self.done.cancel()
+        if self._transport is not None:
+            self._transport.close()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.done.done():
             self.done.set_exception(
@@ -155,11 +162,11 @@ async def publish(
 ) -> None:
     """Publish ``messages`` and return once the broker has acknowledged them all."""
     loop = asyncio.get_running_loop()
-    transport, platform = await loop.create_connection(
+    _, platform = await loop.create_connection(
         lambda: Platform(messages, window, "bench-platform"), host, port
     )
     try:
         async with asyncio.timeout(timeout_s):
             await platform.done
     finally:
-        transport.close()
+        platform.close()

@@ -296,12 +296,15 @@ class MqttIngest(_Side):
         self._drained = asyncio.Event()
         self._acks: _Acks | None = None
         self.received = 0
-        """Uplinks taken from the broker (and so acknowledged to it) since start-up."""
+        """Uplinks taken from the broker since start-up (acknowledged once handled)."""
         self.handled = 0
         """Uplinks handled since start-up: stored, refused or failed."""
         self._progress = asyncio.Event()
-        # One client for every connection: messages it took in (and acknowledged) before
-        # a loss stay in its queue and are handled after the reconnect.
+        # One client for every connection (aiomqtt's is reusable). What it had queued when
+        # a connection broke is still taken and handled, but never acknowledged on the next
+        # connection (its tickets die with their own, ``_Acks.close``, and paho drops what
+        # it had not written): the broker sends those messages again and the storage counts
+        # them as duplicates.
         self._mqtt = self._client(config.client_id, clean_session=False)
         # A message is acknowledged to the broker once it is stored, not as it arrives: what
         # the controller held when it stopped or crashed is sent again (aiomqtt 2.5 has no

@@ -11,6 +11,7 @@ import asyncio
 import socket
 from collections.abc import Iterator
 
+import aiomqtt
 import pytest
 
 from lighting.transports import mqtt_client
@@ -84,3 +85,44 @@ async def test_a_backlog_arrives_whole_and_in_order_in_few_reads(broker: AnyBrok
     assert received == [payload for _, payload in sent]
     assert reads is not None
     assert reads < len(sent) / 4, reads
+
+
+async def test_queued_messages_come_out_before_a_lost_connection_ends_the_iteration(
+    broker: AnyBroker,
+) -> None:
+    # As with aiomqtt's own iterator: what was queued when the broker went is still taken,
+    # then the iteration ends with MqttError.
+    if not broker.restartable:
+        pytest.skip("the broker of CITYLIGHT_TEST_MQTT cannot be stopped")
+    topic = unique("t") + "/queued"
+    sent = [(topic, f"message {number}".encode()) for number in range(3)]
+    async with Client(broker.host, broker.port, identifier=unique("queued")) as client:
+        await client.subscribe(topic, qos=1)
+        await publish(broker, sent)
+        async with asyncio.timeout(WAIT_S):
+            while len(client.messages) < len(sent):  # noqa: ASYNC110 - aiomqtt has no event
+                await asyncio.sleep(0.01)
+        await asyncio.to_thread(broker.stop)
+        received: list[bytes] = []
+        async with asyncio.timeout(WAIT_S):
+            with pytest.raises(aiomqtt.MqttError):
+                await _take_all(client, received)
+    assert received == [payload for _, payload in sent]
+
+
+async def _take_all(client: Client, received: list[bytes]) -> None:
+    async for message in client.messages:
+        assert isinstance(message.payload, bytes)
+        received.append(message.payload)
+
+
+async def test_socket_options_reach_the_socket_under_the_buffer(broker: AnyBroker) -> None:
+    # aiomqtt sets them only on a socket.socket; the client sets them before it wraps it.
+    keepalive = (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    identifier = unique("options")
+    async with Client(
+        broker.host, broker.port, identifier=identifier, socket_options=[keepalive]
+    ) as client:
+        sock = client._client.socket()
+        assert isinstance(sock, BufferedSocket)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0
