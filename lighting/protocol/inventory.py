@@ -158,9 +158,13 @@ def write_csv(lamps: Iterable[InventoryLamp]) -> str:
     """The inventory as CSV text, with a header."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    # Lines end in "\n", so the csv module does not quote a value that holds a carriage
+    # return, and reading it back fails: a row with one is written all quoted.
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(COLUMNS)
     for lamp in lamps:
-        writer.writerow([_cell(getattr(lamp, name)) for name in COLUMNS])
+        row = [_cell(getattr(lamp, name)) for name in COLUMNS]
+        (quoted if any("\r" in value for value in row) else writer).writerow(row)
     return out.getvalue()
 
 

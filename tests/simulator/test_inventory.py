@@ -33,6 +33,16 @@ def lamps() -> list[InventoryLamp]:
     return build_city(default_profile(), lamps=300).inventory()
 
 
+def test_a_carriage_return_in_a_value_round_trips_as_csv() -> None:
+    # Found by tests/fuzz/test_inventory.py: written unquoted, the reader refused the line.
+    lamp = InventoryLamp("L1", "centre", 36.7, 119.1, 90.0, model="\r", firmware="a\rb")
+    plain = InventoryLamp("L2", "centre", 36.7, 119.1, 90.0, model="M-1")
+    text = write_csv([lamp, plain])
+    assert read_csv(text) == [lamp, plain]
+    # Rows without one stay unquoted.
+    assert text.split("\n")[2] == "L2,centre,36.7,119.1,90.0,M-1,led,,,,5683,60,false,"
+
+
 def test_the_inventory_round_trips_as_csv_and_geojson(lamps: list[InventoryLamp]) -> None:
     assert read_csv(write_csv(lamps)) == lamps
     assert read_geojson(write_geojson(lamps)) == lamps
