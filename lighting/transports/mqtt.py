@@ -296,7 +296,8 @@ class MqttIngest(_Side):
         self._drained = asyncio.Event()
         self._acks: _Acks | None = None
         self.received = 0
-        """Uplinks taken from the broker since start-up (acknowledged once handled)."""
+        """Uplinks taken from the broker since start-up (each acknowledged once stored or
+        refused for good)."""
         self.handled = 0
         """Uplinks handled since start-up: stored, refused or failed."""
         self._progress = asyncio.Event()
