@@ -132,9 +132,3 @@ class Client(aiomqtt.Client):
         buffered = BufferedSocket(sock, self._loop)
         client._sock = buffered  # paho has no setter: it reads and writes self._sock
         super()._on_socket_open(client, userdata, buffered)
-
-    @property
-    def socket_reads(self) -> int | None:
-        """Reads of the kernel by the open connection's socket; None when not connected."""
-        sock = self._client.socket()
-        return sock.reads if isinstance(sock, BufferedSocket) else None

@@ -81,10 +81,10 @@ async def test_a_backlog_arrives_whole_and_in_order_in_few_reads(broker: AnyBrok
                 received.append(message.payload)
                 if len(received) == len(sent):
                     break
-        reads = client.socket_reads
+        sock = client._client.socket()
     assert received == [payload for _, payload in sent]
-    assert reads is not None
-    assert reads < len(sent) / 4, reads
+    assert isinstance(sock, BufferedSocket)
+    assert sock.reads < len(sent) / 4, sock.reads
 
 
 async def test_queued_messages_come_out_before_a_lost_connection_ends_the_iteration(
