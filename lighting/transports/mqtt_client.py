@@ -44,6 +44,8 @@ class BufferedSocket:
     def __init__(self, sock: Any, loop: asyncio.AbstractEventLoop) -> None:
         self._sock = sock
         self._loop = loop
+        self._tls_pending = getattr(sock, "pending", None)
+        """A TLS socket's count of bytes decrypted but not read; None for a plain one."""
         self._data = b""
         self._at = 0
         self._fills = 0
@@ -74,7 +76,7 @@ class BufferedSocket:
         return len(self._data) - self._at + self._inner_pending()
 
     def _inner_pending(self) -> int:
-        pending = getattr(self._sock, "pending", None)
+        pending = self._tls_pending
         return int(pending()) if pending is not None else 0
 
     def _next_turn(self) -> None:
