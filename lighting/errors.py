@@ -8,11 +8,13 @@ One base, at most three levels, structured attributes::
     ├── UnknownLampError     a lamp the controller has never registered (lamp_id)
     ├── DeliveryError        a command that did not reach its lamp (lamp_id, reason)
     ├── EndpointError        the controller's own endpoint could not be opened (address)
+    ├── BrokerError          the MQTT broker refused the connection or it broke (broker)
     └── StorageError         the database refused or failed an operation
         └── NotFoundError    no such fault, incident or lamp in the record (what, key)
 
 Each boundary translates the errors of the library below it with ``raise ... from err``:
-cbor2 into ``ProtocolError``, aiocoap into ``DeliveryError``, SQLAlchemy into
+cbor2 into ``ProtocolError``, aiocoap into ``DeliveryError``, socket and TLS errors of
+the lean MQTT subscriber into ``BrokerError``, SQLAlchemy into
 ``StorageError`` and pydantic into ``ConfigError``.
 """
 
@@ -69,6 +71,15 @@ class EndpointError(LightingError):
     def __init__(self, address: str, reason: str) -> None:
         super().__init__(f"cannot open the endpoint {address}: {reason}")
         self.address = address
+        self.reason = reason
+
+
+class BrokerError(LightingError):
+    """The MQTT broker refused the connection, or the connection to it broke."""
+
+    def __init__(self, broker: str, reason: str) -> None:
+        super().__init__(f"broker {broker}: {reason}")
+        self.broker = broker
         self.reason = reason
 
 

@@ -99,6 +99,10 @@ class MqttConfig(Section):
     subscribe: bool = Field(default=True, description="take lamp telemetry from the broker")
     publish: bool = Field(default=True, description="publish lamp states and fault events")
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    ingest_stack: Literal["lean", "aiomqtt"] = Field(
+        default="lean",
+        description="lean: citylight's MQTT 3.1.1 subscriber for telemetry; aiomqtt: the reference",
+    )
     reconnect_min_s: float = Field(default=0.5, gt=0, le=60)
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
     publish_buffer: int = Field(

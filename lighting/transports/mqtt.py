@@ -33,14 +33,21 @@ import logging
 import random
 import ssl
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 import aiomqtt
+from paho.mqtt.reasoncodes import ReasonCode
 
 from lighting.config import MqttConfig
-from lighting.errors import ConfigError, ProtocolError, StorageError, UnknownLampError
+from lighting.errors import (
+    BrokerError,
+    ConfigError,
+    ProtocolError,
+    StorageError,
+    UnknownLampError,
+)
 from lighting.metrics import Counters
 from lighting.model import FaultEvent, StateReport
 from lighting.notices import LampNotice, Notice
@@ -54,8 +61,10 @@ from lighting.protocol import (
     decode_report,
     outgoing,
 )
+from lighting.protocol.mqttwire import SUBACK_FAILURE
 from lighting.transports.base import UplinkHandler
 from lighting.transports.mqtt_client import Client
+from lighting.transports.mqtt_lean import Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -194,12 +203,12 @@ class _Side:
         while True:
             try:
                 await self._session()
-            except aiomqtt.MqttError as err:
+            except (aiomqtt.MqttError, BrokerError) as err:
                 self._lost(err)
             await asyncio.sleep(self._backoff.next())
 
     async def _session(self) -> None:
-        """One connection, until it breaks (``MqttError``)."""
+        """One connection, until it breaks (``MqttError``, ``BrokerError``)."""
         raise NotImplementedError
 
     def _connected(self) -> None:
@@ -217,7 +226,7 @@ class _Side:
         self._backoff.reset()
         self.connected.set()
 
-    def _lost(self, err: aiomqtt.MqttError) -> None:
+    def _lost(self, err: aiomqtt.MqttError | BrokerError) -> None:
         self.connected.clear()
         if self._up is False:
             log.debug("MQTT %s: broker %s still away: %s", self.side, self.broker, err)
@@ -239,10 +248,10 @@ class _Side:
 class _Ticket:
     """One received message, waiting to be acknowledged."""
 
-    __slots__ = ("_acks", "finished", "mid", "qos")
+    __slots__ = ("_acks", "finished", "mid")
 
-    def __init__(self, acks: _Acks, mid: int, qos: int) -> None:
-        self._acks, self.mid, self.qos, self.finished = acks, mid, qos, False
+    def __init__(self, acks: _Acks, mid: int) -> None:
+        self._acks, self.mid, self.finished = acks, mid, False
 
     def done(self) -> None:
         self.finished = True
@@ -255,8 +264,9 @@ class _Acks:
     gone is never acknowledged: its message ids mean nothing to the next connection, and the
     broker sends the message again."""
 
-    def __init__(self, client: aiomqtt.Client) -> None:
-        self._paho = client._client
+    def __init__(self, send: Callable[[int], object]) -> None:
+        self._send = send
+        """Sends the PUBACK of a QoS 1 message (the only QoS the ingest subscribes with)."""
         self._queue: deque[_Ticket] = deque()
         self.alive = True
 
@@ -266,7 +276,7 @@ class _Acks:
         self._queue.clear()
 
     def taken(self, mid: int, qos: int) -> _Ticket:
-        ticket = _Ticket(self, mid, qos)
+        ticket = _Ticket(self, mid)
         if qos > 0:
             self._queue.append(ticket)
         return ticket
@@ -274,8 +284,7 @@ class _Acks:
     def flush(self) -> None:
         queue = self._queue
         while self.alive and queue and queue[0].finished:
-            ticket = queue.popleft()
-            self._paho.ack(ticket.mid, ticket.qos)
+            self._send(queue.popleft().mid)
 
 
 class MqttIngest(_Side):
@@ -301,16 +310,18 @@ class MqttIngest(_Side):
         self.handled = 0
         """Uplinks handled since start-up: stored, refused or failed."""
         self._progress = asyncio.Event()
-        # One client for every connection (aiomqtt's is reusable). What it had queued when
-        # a connection broke is still taken and handled, but never acknowledged on the next
-        # connection (its tickets die with their own, ``_Acks.close``, and paho drops what
-        # it had not written): the broker sends those messages again and the storage counts
-        # them as duplicates.
-        self._mqtt = self._client(config.client_id, clean_session=False)
-        # A message is acknowledged to the broker once it is stored, not as it arrives: what
-        # the controller held when it stopped or crashed is sent again (aiomqtt 2.5 has no
-        # API for this yet, aiomqtt issue #345; paho-mqtt's is used, here only).
-        self._mqtt._client.manual_ack_set(True)
+        # Over aiomqtt, one client for every connection (it is reusable); the lean
+        # subscriber connects anew. What either had queued when a connection broke is still
+        # taken and handled, but never acknowledged on the next connection (its tickets die
+        # with their own, ``_Acks.close``, and neither writes for a connection that is gone):
+        # the broker sends those messages again and the storage counts them as duplicates.
+        self._mqtt: aiomqtt.Client | None = None
+        if config.ingest_stack == "aiomqtt":
+            self._mqtt = self._client(config.client_id, clean_session=False)
+            # A message is acknowledged to the broker once it is stored, not as it arrives:
+            # what the controller held when it stopped or crashed is sent again (aiomqtt 2.5
+            # has no API for this yet, aiomqtt issue #345; paho-mqtt's is used, here only).
+            self._mqtt._client.manual_ack_set(True)
 
     async def run(self) -> None:
         self._drained.clear()
@@ -336,27 +347,62 @@ class MqttIngest(_Side):
         handlers = self._handlers
         if handlers is None:
             raise RuntimeError("the ingest session runs inside run()")
-        acks = self._acks = _Acks(self._mqtt)
+        if self._mqtt is None:
+            await self._receive_lean(handlers)
+        else:
+            await self._receive_aiomqtt(handlers, self._mqtt)
+
+    async def _receive_lean(self, handlers: asyncio.TaskGroup) -> None:
+        config = self.config
+        password = config.password.get_secret_value() if config.password is not None else None
+        subscriber = Subscriber(
+            config.host,
+            config.port,
+            client_id=config.client_id,
+            clean_session=False,
+            keepalive_s=config.keepalive_s,
+            username=config.username,
+            password=password,
+            tls_context=self._tls,
+        )
+        async with subscriber:
+            acks = self._acks = _Acks(subscriber.ack)
+            try:
+                self._subscribed(await subscriber.subscribe(self.topics.uplinks, qos=1))
+                async for message in subscriber.messages():
+                    ticket = acks.taken(message.mid, message.qos)
+                    await self._take(handlers, message.topic, message.payload, ticket)
+            finally:
+                acks.close()
+
+    async def _receive_aiomqtt(self, handlers: asyncio.TaskGroup, mqtt: aiomqtt.Client) -> None:
+        acks = self._acks = _Acks(lambda mid: mqtt._client.ack(mid, 1))
         try:
-            await self._receive(handlers, acks)
+            async with mqtt as client:
+                self._subscribed(await client.subscribe(self.topics.uplinks, qos=1))
+                async for message in client.messages:
+                    ticket = acks.taken(message.mid, message.qos)
+                    payload = message.payload
+                    data = payload if isinstance(payload, bytes) else str(payload).encode()
+                    await self._take(handlers, message.topic.value, data, ticket)
         finally:
             acks.close()
 
-    async def _receive(self, handlers: asyncio.TaskGroup, acks: _Acks) -> None:
-        async with self._mqtt as client:
-            granted = await client.subscribe(self.topics.uplinks, qos=1)
-            if any(not code < 0x80 for code in granted):  # e.g. the broker's ACL says no
-                raise aiomqtt.MqttError(f"the broker refused to subscribe to {self.topics.uplinks}")
-            self._connected()
-            async for message in client.messages:
-                self.received += 1
-                ticket = acks.taken(message.mid, message.qos)
-                await self._slots.acquire()
-                payload = message.payload
-                data = payload if isinstance(payload, bytes) else str(payload).encode()
-                self._inbox.append((message.topic.value, data, ticket))
-                if self._bursts is None or self._bursts.done():
-                    self._bursts = handlers.create_task(self._handle_bursts(), name="mqtt bursts")
+    def _subscribed(self, granted: Sequence[int | ReasonCode]) -> None:
+        if any(not code < SUBACK_FAILURE for code in granted):  # e.g. the broker's ACL says no
+            raise BrokerError(self.broker, f"refused to subscribe to {self.topics.uplinks}")
+        self._connected()
+
+    async def _take(
+        self, handlers: asyncio.TaskGroup, topic: str, payload: bytes, ticket: _Ticket
+    ) -> None:
+        """Hand one message to the next burst, once fewer than ``HANDLERS_IN_FLIGHT`` are in
+        hand."""
+        self.received += 1
+        await self._slots.acquire()
+        self._inbox.append((topic, payload, ticket))
+        if self._bursts is None or self._bursts.done():
+            self._bursts = handlers.create_task(self._handle_bursts(), name="mqtt bursts")
 
     async def _handle_bursts(self) -> None:
         """Handle what came in, a burst at a time, until nothing waits: the messages that

@@ -32,8 +32,13 @@ from tests.transports.conftest import LAMPS
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
-def _ingest(config: MqttConfig, controller: Controller) -> MqttIngest:
+STACKS = pytest.mark.parametrize("stack", ["lean", "aiomqtt"])
+"""The ingest's tests run with its lean subscriber and with aiomqtt, the reference."""
+
+
+def _ingest(config: MqttConfig, controller: Controller, stack: str = "lean") -> MqttIngest:
     assert controller.ingest is not None
+    config = MqttConfig.model_validate({**config.model_dump(), "ingest_stack": stack})
     return MqttIngest(config, controller.ingest, controller.counters)
 
 
@@ -74,10 +79,11 @@ async def _all_stored(ingest: MqttIngest, controller: Controller, count: int) ->
         await ingest.wait_handled(seen + 1)
 
 
+@STACKS
 async def test_a_report_delivered_twice_is_stored_once(
-    broker: AnyBroker, mqtt_config: MqttConfig, controller: Controller
+    broker: AnyBroker, mqtt_config: MqttConfig, controller: Controller, stack: str
 ) -> None:
-    ingest = _ingest(mqtt_config, controller)
+    ingest = _ingest(mqtt_config, controller, stack)
     topic = ingest.topics.uplink("centre", "L1", UplinkKind.REPORT)
     async with running(ingest.run(), ingest.connected):
         await publish(broker, [(topic, _report("L1", 2, 70)), (topic, _report("L1", 2, 70))])
@@ -92,16 +98,17 @@ async def test_a_report_delivered_twice_is_stored_once(
     assert (lamp.level, lamp.power_w) == (70, 63.0)
 
 
+@STACKS
 async def test_reports_sent_while_the_controller_is_away_wait_for_it(
-    broker: AnyBroker, mqtt_config: MqttConfig, controller: Controller
+    broker: AnyBroker, mqtt_config: MqttConfig, controller: Controller, stack: str
 ) -> None:
     topics = Topics(mqtt_config.topic_root)
-    first = _ingest(mqtt_config, controller)
+    first = _ingest(mqtt_config, controller, stack)
     async with running(first.run(), first.connected):
         pass  # the persistent session now exists at the broker
     # The controller is away: the broker keeps these for its session.
     await publish(broker, _reports(topics, range(2, 12)))
-    again = _ingest(mqtt_config, controller)  # the same client id: the same session
+    again = _ingest(mqtt_config, controller, stack)  # the same client id: the same session
     async with running(again.run(), again.connected):
         async with asyncio.timeout(WAIT_S):
             await again.wait_handled(50)
@@ -114,12 +121,13 @@ async def test_reports_sent_while_the_controller_is_away_wait_for_it(
     assert controller.counters["reports.duplicate"] == 5
 
 
+@STACKS
 async def test_a_broker_restart_loses_nothing_it_acknowledged(
-    broker: AnyBroker, mqtt_config: MqttConfig, controller: Controller
+    broker: AnyBroker, mqtt_config: MqttConfig, controller: Controller, stack: str
 ) -> None:
     if not broker.restartable:
         pytest.skip("the broker of CITYLIGHT_TEST_MQTT cannot be restarted")
-    ingest = _ingest(mqtt_config, controller)
+    ingest = _ingest(mqtt_config, controller, stack)
     async with running(ingest.run(), ingest.connected):
         await publish(broker, _reports(ingest.topics, range(2, 12)))
         async with asyncio.timeout(WAIT_S):
@@ -138,11 +146,12 @@ async def test_a_broker_restart_loses_nothing_it_acknowledged(
     assert controller.counters["mqtt.disconnects"] == 1
 
 
+@STACKS
 async def test_many_reports_are_stored_concurrently_not_one_by_one(
-    broker: AnyBroker, mqtt_config: MqttConfig, controller: Controller
+    broker: AnyBroker, mqtt_config: MqttConfig, controller: Controller, stack: str
 ) -> None:
     # One at a time, each report would wait for its own transaction.
-    ingest = _ingest(mqtt_config, controller)
+    ingest = _ingest(mqtt_config, controller, stack)
     async with running(ingest.run(), ingest.connected):
         await publish(broker, _reports(ingest.topics, range(2, 102)))
         async with asyncio.timeout(5):
@@ -152,8 +161,9 @@ async def test_many_reports_are_stored_concurrently_not_one_by_one(
         assert len(await _stored(controller, lamp_id)) == 100
 
 
+@STACKS
 async def test_a_stop_in_the_middle_of_a_stream_loses_nothing(
-    broker: AnyBroker, mqtt_config: MqttConfig, controller: Controller
+    broker: AnyBroker, mqtt_config: MqttConfig, controller: Controller, stack: str
 ) -> None:
     # A message is acknowledged to the broker only once stored: what the controller held
     # when it stopped comes again to the next session, and is stored once. The stream waits
@@ -162,18 +172,18 @@ async def test_a_stop_in_the_middle_of_a_stream_loses_nothing(
     # what the ingest holds at once: a stop after the first burst cannot have stored it all.
     seqs = range(2, 2 + 3 * HANDLERS_IN_FLIGHT // len(LAMPS))
     total = len(seqs) * len(LAMPS)
-    session = _ingest(mqtt_config, controller)
+    session = _ingest(mqtt_config, controller, stack)
     async with running(session.run(), session.connected):
         pass  # the persistent session now exists at the broker
     await publish(broker, _reports(session.topics, seqs))
-    first = _ingest(mqtt_config, controller)
+    first = _ingest(mqtt_config, controller, stack)
     runner = asyncio.create_task(first.run())
     async with asyncio.timeout(WAIT_S):
         await first.wait_handled(1)
         await first.drain()
         await runner
     assert 0 < first.handled < total  # it stopped in the middle
-    again = _ingest(mqtt_config, controller)
+    again = _ingest(mqtt_config, controller, stack)
     async with running(again.run(), again.connected):
         async with asyncio.timeout(WAIT_S):
             await _all_stored(again, controller, total)
@@ -181,13 +191,15 @@ async def test_a_stop_in_the_middle_of_a_stream_loses_nothing(
         assert await _stored(controller, lamp_id) == list(seqs), lamp_id
 
 
+@STACKS
 async def test_bad_uplinks_are_counted_logged_once_and_the_ingest_goes_on(
     broker: AnyBroker,
     mqtt_config: MqttConfig,
     controller: Controller,
     caplog: pytest.LogCaptureFixture,
+    stack: str,
 ) -> None:
-    ingest = _ingest(mqtt_config, controller)
+    ingest = _ingest(mqtt_config, controller, stack)
     topics = ingest.topics
     l1 = topics.uplink("centre", "L1", UplinkKind.REPORT)
     root = mqtt_config.topic_root
@@ -227,10 +239,11 @@ async def test_bad_uplinks_are_counted_logged_once_and_the_ingest_goes_on(
     assert await _stored(controller, "L2") == []
 
 
+@STACKS
 async def test_a_fault_event_over_mqtt_opens_a_fault(
-    broker: AnyBroker, mqtt_config: MqttConfig, controller: Controller
+    broker: AnyBroker, mqtt_config: MqttConfig, controller: Controller, stack: str
 ) -> None:
-    ingest = _ingest(mqtt_config, controller)
+    ingest = _ingest(mqtt_config, controller, stack)
     topic = ingest.topics.uplink("centre", "L3", UplinkKind.FAULT)
     event = FaultEvent(lamp_id="L3", seq=2, kind=FaultKind.LAMP_FAILURE, active=True)
     assert controller.faults is not None

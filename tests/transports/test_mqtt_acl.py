@@ -17,8 +17,10 @@ from pydantic import SecretStr
 
 from lighting.config import MqttConfig
 from lighting.controller import Controller
+from lighting.errors import BrokerError
 from lighting.protocol import Topics, UplinkKind
 from lighting.transports.mqtt import MqttIngest
+from lighting.transports.mqtt_lean import Subscriber
 from tests.mqtt_broker import WAIT_S, Broker, mosquitto_binary, running
 from tests.transports.conftest import LAMPS
 from tests.transports.test_mqtt import _all_stored, _report, _stored
@@ -104,9 +106,20 @@ async def test_a_lamp_publishes_its_own_uplinks_and_no_other_lamps(
 async def test_anonymous_and_wrong_passwords_are_refused(secured: Broker) -> None:
     for username, password in ((None, None), ("citylight-controller", "guess")):
         client = aiomqtt.Client(secured.host, secured.port, username=username, password=password)
+        lean = Subscriber(
+            secured.host,
+            secured.port,
+            client_id="acl-lean",
+            clean_session=True,
+            keepalive_s=5,
+            username=username,
+            password=password,
+        )
         async with asyncio.timeout(WAIT_S):
             with pytest.raises(aiomqtt.MqttError, match="authori"):
                 await client.__aenter__()
+            with pytest.raises(BrokerError, match=r"not authorised|bad user name"):
+                await lean.__aenter__()
 
 
 async def test_a_lamp_cannot_read_what_the_controller_reads(secured: Broker) -> None:

@@ -19,8 +19,10 @@ from pydantic import ValidationError
 
 from lighting.config import MqttConfig
 from lighting.controller import Controller
+from lighting.errors import BrokerError
 from lighting.protocol import Topics, UplinkKind
 from lighting.transports.mqtt import MqttIngest, tls_context
+from lighting.transports.mqtt_lean import Subscriber
 from tests.mqtt_broker import WAIT_S, Broker, mosquitto_binary, running, unique
 from tests.transports.test_mqtt import _all_stored, _report, _stored
 
@@ -117,17 +119,31 @@ def _config(broker: Broker, pki: Pki, **given: object) -> MqttConfig:
     return MqttConfig.model_validate(values | given)
 
 
+def _subscriber(broker: Broker, context: ssl.SSLContext | None) -> Subscriber:
+    """The ingest's lean subscriber, as the ingest would make it."""
+    return Subscriber(
+        broker.host,
+        broker.port,
+        client_id=unique("lean"),
+        clean_session=True,
+        keepalive_s=5,
+        tls_context=context,
+        timeout_s=2,
+    )
+
+
 def _platform(broker: Broker, pki: Pki) -> aiomqtt.Client:
     context = ssl.create_default_context(cafile=pki.ca)
     context.load_cert_chain(*pki.platform)
     return aiomqtt.Client(broker.host, broker.port, identifier="platform", tls_context=context)
 
 
+@pytest.mark.parametrize("stack", ["lean", "aiomqtt"])
 async def test_reports_come_in_over_tls_with_a_client_certificate(
-    tls_broker: Broker, pki: Pki, controller: Controller
+    tls_broker: Broker, pki: Pki, controller: Controller, stack: str
 ) -> None:
     assert controller.ingest is not None
-    config = _config(tls_broker, pki)
+    config = _config(tls_broker, pki, ingest_stack=stack)
     ingest = MqttIngest(config, controller.ingest, controller.counters)
     topic = Topics(config.topic_root).uplink("centre", "L1", UplinkKind.REPORT)
     async with running(ingest.run(), ingest.connected):
@@ -147,6 +163,8 @@ async def test_the_broker_certificate_is_verified(tls_broker: Broker, pki: Pki) 
     async with asyncio.timeout(WAIT_S):
         with pytest.raises(aiomqtt.MqttError, match="CERTIFICATE_VERIFY_FAILED"):
             await client.__aenter__()
+        with pytest.raises(BrokerError, match="CERTIFICATE_VERIFY_FAILED"):
+            await _subscriber(tls_broker, context).__aenter__()
 
 
 async def test_the_broker_refuses_a_client_without_a_certificate(
@@ -159,6 +177,8 @@ async def test_the_broker_refuses_a_client_without_a_certificate(
     async with asyncio.timeout(WAIT_S):
         with pytest.raises(aiomqtt.MqttError):
             await client.__aenter__()
+        with pytest.raises(BrokerError):
+            await _subscriber(tls_broker, context).__aenter__()
 
 
 def test_a_key_file_readable_by_others_is_refused(tmp_path: Path, pki: Pki) -> None:
