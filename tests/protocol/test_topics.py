@@ -82,8 +82,18 @@ def test_any_topic_parses_to_itself_or_is_refused(topic: str) -> None:
     ],
 )
 def test_a_topic_outside_the_layout_is_refused(topic: str) -> None:
+    for _ in range(2):  # a refusal is not remembered as anything else
+        with pytest.raises(ProtocolError):
+            Topics().parse_uplink(topic)
+
+
+def test_a_parse_is_remembered_per_root() -> None:
+    topic = "north/up/centre/L1/report"
+    first = Topics("north").parse_uplink(topic)
+    assert Topics("north").parse_uplink(topic) is first
+    assert first == Uplink("north", "centre", "L1", UplinkKind.REPORT)
     with pytest.raises(ProtocolError):
-        Topics().parse_uplink(topic)
+        Topics("south").parse_uplink(topic)  # the same topic under another root: no uplink
 
 
 @pytest.mark.parametrize("root", ["", "City", "a/b", "a+", "#", "x" * 33])
