@@ -2,7 +2,8 @@
 published per second (broker-acknowledged), against a Mosquitto of the benchmark's own
 (started as the tests start theirs, ``tests/mqtt_broker.py``) and SQLite.
 
-``python -m bench.mqtt [--lamps N] [--reports M]``: N lamps' reports, M each, published with
+``python -m bench.mqtt [--lamps N] [--reports M] [--stack lean|aiomqtt]``: N lamps' reports,
+M each, through the ingest's client of ``--stack`` (``[mqtt] ingest_stack``), published with
 QoS 1 and 100 in flight by a platform in a process of its own (so that the controller's
 figures are its own, not shared with a publisher on the same core); the clock runs from
 the platform's first publish to the last report stored. The notices are emitted at most a
@@ -21,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bench.mqtt_platform import publish
 from lighting.config import MqttConfig, load_settings
@@ -35,6 +36,7 @@ from lighting.protocol import Topics, UplinkKind, encode_report
 from lighting.transports import MqttIngest, MqttPublisher
 from tests.mqtt_broker import Broker, mosquitto_binary
 
+Stack = Literal["lean", "aiomqtt"]
 IN_FLIGHT = 100
 WAIT_S = 600
 """The bound of every wait of the benchmark."""
@@ -78,7 +80,29 @@ async def _receive(pipe: Connection) -> Any:
     return pipe.recv()
 
 
-async def _ingest(broker: Broker, workdir: Path, lamps: int, reports: int) -> dict[str, float]:
+async def _stored_or_platform_died(
+    ingest: MqttIngest, count: int, platform: multiprocessing.process.BaseProcess
+) -> None:
+    """Wait until ``count`` reports are handled; ``SystemExit`` at once if the platform's
+    process dies first (it exits with 0 once the broker has acknowledged its last)."""
+    handled = asyncio.create_task(ingest.wait_handled(count))
+    try:
+        async with asyncio.timeout(WAIT_S):
+            ended = asyncio.create_task(asyncio.to_thread(platform.join, WAIT_S))
+            await asyncio.wait({handled, ended}, return_when=asyncio.FIRST_COMPLETED)
+            if not handled.done() and platform.exitcode not in (None, 0):
+                raise SystemExit(
+                    f"the platform's process died (exit code {platform.exitcode}) after "
+                    f"{ingest.handled} of {count} reports were handled"
+                )
+            await handled
+    finally:
+        handled.cancel()
+
+
+async def _ingest(
+    broker: Broker, workdir: Path, lamps: int, reports: int, stack: Stack
+) -> dict[str, float]:
     settings = load_settings(
         None,
         metrics={"enabled": False},  # no fixed port or socket: benches may run side by side
@@ -86,7 +110,13 @@ async def _ingest(broker: Broker, workdir: Path, lamps: int, reports: int) -> di
         database_url=f"sqlite:///{workdir / 'bench.db'}",
         coap={"host": "127.0.0.1", "port": free_udp_port(), "security": "insecure"},
     )
-    config = MqttConfig(enabled=True, host=broker.host, port=broker.port, client_id="bench")
+    config = MqttConfig(
+        enabled=True,
+        host=broker.host,
+        port=broker.port,
+        client_id="bench",
+        ingest_stack=stack,
+    )
     async with Controller(settings) as controller:
         assert controller.ingest is not None
         for index in range(lamps):
@@ -114,8 +144,7 @@ async def _ingest(broker: Broker, workdir: Path, lamps: int, reports: int) -> di
             await _receive(ours)  # its messages are built
             ours.send("go")
             started, cpu0 = time.perf_counter(), _cpu()
-            async with asyncio.timeout(WAIT_S):
-                await ingest.wait_handled(lamps * reports)
+            await _stored_or_platform_died(ingest, lamps * reports, platform)
             stored_s, cpu_s = time.perf_counter() - started, _cpu() - cpu0
             published_s = await _receive(ours)
         finally:
@@ -174,7 +203,9 @@ async def _publisher(broker: Broker, notices: int) -> dict[str, float]:
     return {"notices": notices, "seconds": round(elapsed, 2), "per_s": round(notices / elapsed)}
 
 
-def measure(lamps: int = 100, reports: int = 100) -> dict[str, dict[str, float]]:
+def measure(
+    lamps: int = 100, reports: int = 100, stack: Stack = "lean"
+) -> dict[str, dict[str, float]]:
     os.environ.setdefault("AIOCOAP_REUSE_PORT", "0")
     with tempfile.TemporaryDirectory() as workdir:
         broker_dir = Path(workdir) / "mosquitto"
@@ -185,7 +216,7 @@ def measure(lamps: int = 100, reports: int = 100) -> dict[str, dict[str, float]]
         broker = Broker(binary, broker_dir)
         broker.start()
         try:
-            taken = asyncio.run(_ingest(broker, Path(workdir), lamps, reports))
+            taken = asyncio.run(_ingest(broker, Path(workdir), lamps, reports, stack))
             sent = asyncio.run(_publisher(broker, lamps * reports))
         finally:
             broker.stop()
@@ -196,8 +227,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.mqtt", description=__doc__)
     parser.add_argument("--lamps", type=int, default=100)
     parser.add_argument("--reports", type=int, default=100, help="per lamp")
+    parser.add_argument(
+        "--stack",
+        choices=("lean", "aiomqtt"),
+        default="lean",
+        help="the ingest's MQTT client ([mqtt] ingest_stack)",
+    )
     args = parser.parse_args()
-    print(measure(args.lamps, args.reports))
+    stack: Stack = "aiomqtt" if args.stack == "aiomqtt" else "lean"
+    print(measure(args.lamps, args.reports, stack))
 
 
 if __name__ == "__main__":
