@@ -3,7 +3,6 @@ rules and retention. Every one has defaults that suit a city; the file names wha
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 from typing import Literal, Self
 
@@ -11,6 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from lighting.config.section import Section
 from lighting.errors import ConfigError
+from lighting.keys import check_private
 
 
 class CoapConfig(Section):
@@ -129,12 +129,10 @@ class MqttConfig(Section):
             if path is not None and not path.is_file():
                 raise ValueError(f"{path}: no such file")
         if self.key_file is not None:
-            mode = self.key_file.stat().st_mode
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise ValueError(
-                    f"key_file {self.key_file} is readable by others "
-                    f"(mode {stat.S_IMODE(mode):04o}): chmod 600 it"
-                )
+            try:
+                check_private(self.key_file)  # as the OSCORE key files are checked
+            except ConfigError as err:
+                raise ValueError(f"key_file {err}") from err
         return self
 
 

@@ -184,7 +184,8 @@ async def test_the_broker_refuses_a_client_without_a_certificate(
 def test_a_key_file_readable_by_others_is_refused(tmp_path: Path, pki: Pki) -> None:
     cert, key = pki.controller
     key.chmod(0o644)
-    with pytest.raises(ValidationError, match=r"key_file .* is readable by others \(mode 0644\)"):
+    refused = r"key_file .*: readable or writable by others \(mode 0644\): chmod 600"
+    with pytest.raises(ValidationError, match=refused):
         MqttConfig(tls=True, cert_file=cert, key_file=key)
     key.chmod(0o600)
     assert MqttConfig(tls=True, cert_file=cert, key_file=key).key_file == key
