@@ -184,9 +184,13 @@ class _Side:
     def broker(self) -> str:
         return f"{self.config.host}:{self.config.port}"
 
+    @property
+    def _password(self) -> str | None:
+        password = self.config.password
+        return password.get_secret_value() if password is not None else None
+
     def _client(self, identifier: str, *, clean_session: bool) -> aiomqtt.Client:
         config = self.config
-        password = config.password.get_secret_value() if config.password is not None else None
         return Client(
             config.host,
             config.port,
@@ -194,7 +198,7 @@ class _Side:
             clean_session=clean_session,
             keepalive=config.keepalive_s,
             username=config.username,
-            password=password,
+            password=self._password,
             tls_context=self._tls,
         )
 
@@ -354,7 +358,6 @@ class MqttIngest(_Side):
 
     async def _receive_lean(self, handlers: asyncio.TaskGroup) -> None:
         config = self.config
-        password = config.password.get_secret_value() if config.password is not None else None
         subscriber = Subscriber(
             config.host,
             config.port,
@@ -362,7 +365,7 @@ class MqttIngest(_Side):
             clean_session=False,
             keepalive_s=config.keepalive_s,
             username=config.username,
-            password=password,
+            password=self._password,
             tls_context=self._tls,
         )
         async with subscriber:
