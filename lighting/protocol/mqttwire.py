@@ -168,7 +168,7 @@ def split(buffer: bytes | bytearray) -> tuple[list[Packet], int]:
 def decode_publish(flags: int, body: bytes) -> Publish:
     """The PUBLISH with fixed-header ``flags`` and ``body`` (section 3.3). ``ProtocolError``
     for QoS 3, an empty topic, a body too short for its topic and packet id, or a topic that
-    is not UTF-8."""
+    is not UTF-8 or holds U+0000."""
     qos = flags >> 1 & 0b11
     if qos == 3:
         raise ProtocolError("a PUBLISH at QoS 3")
@@ -191,6 +191,8 @@ def decode_publish(flags: int, body: bytes) -> Publish:
         topic = body[2:start].decode()
     except UnicodeDecodeError as err:
         raise ProtocolError(f"a PUBLISH topic that is not UTF-8: {err}") from err
+    if "\x00" in topic:
+        raise ProtocolError("a PUBLISH topic holding U+0000")  # section 4.7.3
     return Publish(topic, body[payload_at:], qos, mid, bool(flags & 1), bool(flags & 0b1000))
 
 
@@ -211,4 +213,6 @@ def connack_code(body: bytes) -> int:
 def suback_codes(body: bytes) -> list[int]:
     """The QoS granted per filter of a SUBACK, or ``SUBACK_FAILURE`` (section 3.9.3)."""
     packet_id(body)
+    if len(body) < 3:
+        raise ProtocolError("a SUBACK without a return code")
     return list(body[2:])

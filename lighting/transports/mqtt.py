@@ -189,7 +189,7 @@ class _Side:
         password = self.config.password
         return password.get_secret_value() if password is not None else None
 
-    def _client(self, identifier: str, *, clean_session: bool) -> aiomqtt.Client:
+    def _client(self, identifier: str, *, clean_session: bool) -> Client:
         config = self.config
         return Client(
             config.host,
@@ -315,11 +315,13 @@ class MqttIngest(_Side):
         """Uplinks handled since start-up: stored, refused or failed."""
         self._progress = asyncio.Event()
         # Over aiomqtt, one client for every connection (it is reusable); the lean
-        # subscriber connects anew. What either had queued when a connection broke is still
-        # taken and handled, but never acknowledged on the next connection (its tickets die
-        # with their own, ``_Acks.close``, and neither writes for a connection that is gone):
-        # the broker sends those messages again and the storage counts them as duplicates.
-        self._mqtt: aiomqtt.Client | None = None
+        # subscriber connects anew. What either had queued when a connection broke comes out
+        # before the error and is handled, but never acknowledged (its tickets die with their
+        # connection, ``_Acks.close``, and neither writes for a connection that is gone); what
+        # aiomqtt still holds of a session that ended otherwise (cancelled) is dropped before
+        # the next connects, since its packet ids would name other messages there. The
+        # broker sends those messages again and the storage counts them as duplicates.
+        self._mqtt: Client | None = None
         if config.ingest_stack == "aiomqtt":
             self._mqtt = self._client(config.client_id, clean_session=False)
             # A message is acknowledged to the broker once it is stored, not as it arrives:
@@ -378,8 +380,10 @@ class MqttIngest(_Side):
             finally:
                 acks.close()
 
-    async def _receive_aiomqtt(self, handlers: asyncio.TaskGroup, mqtt: aiomqtt.Client) -> None:
+    async def _receive_aiomqtt(self, handlers: asyncio.TaskGroup, mqtt: Client) -> None:
         acks = self._acks = _Acks(lambda mid: mqtt._client.ack(mid, 1))
+        if stale := mqtt.forget_queued():
+            log.debug("MQTT ingest: %d messages of the last connection dropped", stale)
         try:
             async with mqtt as client:
                 self._subscribed(await client.subscribe(self.topics.uplinks, qos=1))

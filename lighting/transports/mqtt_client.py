@@ -126,6 +126,15 @@ class Client(aiomqtt.Client):
     def messages(self) -> Messages:
         return Messages(self)
 
+    def forget_queued(self) -> int:
+        """Drop the messages still queued (of a connection that is gone: the broker sends
+        the unacknowledged ones again); how many."""
+        queue, count = self._queue, 0
+        while not queue.empty():
+            queue.get_nowait()
+            count += 1
+        return count
+
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         if isinstance(sock, socket.socket):
             # aiomqtt sets its socket options only on a socket.socket, not on the wrapper.

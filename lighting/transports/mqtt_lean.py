@@ -12,13 +12,16 @@ second. This subscriber does only what the ingest needs (OASIS MQTT 3.1.1):
 - SUBSCRIBE to one filter and the QoS granted (sections 3.8, 3.9);
 - PUBLISH at QoS 0 and 1 taken in the order they came (section 3.3); PUBACK sent when the
   caller says (``ack``), the acknowledgements of a turn of the loop in one write;
-- PINGREQ when nothing was sent for half the keep-alive, and the connection given up when
-  no PINGRESP comes within a keep-alive (section 3.1.2.10);
+- PINGREQ when nothing was sent for half the keep-alive (looked at every quarter, so a
+  packet goes at least every three quarters), and the connection given up when no PINGRESP
+  comes within a keep-alive, unless reading is paused (section 3.1.2.10);
 - DISCONNECT on a clean exit.
 
 What the broker sends is read as the event loop reads it (up to 256 KiB at a time) and
-split into packets in one pass; reading pauses while ``QUEUE_HIGH`` messages wait for the
-caller (QoS 0 messages have no in-flight window at the broker). Everything that breaks the
+split into packets in one pass. A packet is held whole, as paho holds it: limit its size at
+the broker (Mosquitto's ``max_packet_size``, as docs/mosquitto/citylight.conf does).
+Reading pauses while ``QUEUE_HIGH`` messages wait for the caller (QoS 0 messages have no
+in-flight window at the broker). Everything that breaks the
 connection, or breaks the protocol, ends the iteration of ``messages`` with a
 ``BrokerError`` once the messages already queued have been taken, as aiomqtt does.
 aiomqtt stays the reference (``[mqtt] ingest_stack = "aiomqtt"``); the ingest's tests run
@@ -96,7 +99,9 @@ class Subscriber(asyncio.Protocol):
         self._timeout_s = timeout_s
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
-        self._rest = b""
+        self._buffer = bytearray()
+        """What was read of the packet not yet whole (a bytearray: a large packet that comes
+        in many reads is gathered in linear time)."""
         self._queue: deque[Publish] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._connack: asyncio.Future[int] = self._loop.create_future()
@@ -137,12 +142,16 @@ class Subscriber(asyncio.Protocol):
                     server_hostname=self.host if self._tls is not None else None,
                 )
                 code = await self._connack
-        except TimeoutError as err:
+        except TimeoutError as err:  # asyncio's, or the kernel's ETIMEDOUT
             self._abort()
-            raise BrokerError(self.broker, f"no CONNACK within {self._timeout_s:g} s") from err
+            waited = "no CONNACK" if self._transport is not None else "no connection"
+            raise BrokerError(self.broker, f"{waited} within {self._timeout_s:g} s") from err
         except OSError as err:  # refused, unreachable, TLS (ssl.SSLError is an OSError)
             self._abort()
             raise BrokerError(self.broker, f"cannot connect: {err}") from err
+        except BaseException:  # cancelled: nobody will exit this context
+            self._abort()
+            raise
         if code:
             self._abort()
             reason = CONNACK_REASONS.get(code, f"return code {code}")
@@ -157,15 +166,18 @@ class Subscriber(asyncio.Protocol):
         traceback: TracebackType | None,
     ) -> None:
         transport = self._transport
-        if transport is not None and not transport.is_closing():
+        if transport is not None and not transport.is_closing() and self._lost is None:
             self._flush()
             transport.write(DISCONNECT_PACKET)
+            self._fail("closed by the subscriber")
             transport.close()
         self._stop_keepalive()
 
     async def subscribe(self, topic_filter: str, qos: int) -> list[int]:
         """Subscribe to ``topic_filter``; the QoS the broker granted (``SUBACK_FAILURE`` if
         it refused)."""
+        if self._lost is not None:  # gone since the CONNACK: no SUBACK will come
+            raise self._lost
         mid = next(self._mids)
         answer: asyncio.Future[list[int]] = self._loop.create_future()
         self._subacks[mid] = answer
@@ -202,20 +214,20 @@ class Subscriber(asyncio.Protocol):
         self._fail(f"the connection broke: {exc}" if exc else "the broker closed the connection")
 
     def data_received(self, data: bytes) -> None:
-        if self._rest:
-            data = self._rest + data
+        buffer = self._buffer
+        buffer += data
         try:
-            packets, used = split(data)
+            packets, used = split(buffer)
+            del buffer[:used]
             for kind, flags, body in packets:
                 if kind == PUBLISH:
                     self._take(decode_publish(flags, body))
                 else:
-                    self._control(kind, body)
+                    self._control(kind, flags, body)
         except ProtocolError as err:
             self._fail(f"broke MQTT 3.1.1: {err.reason}")
             self._abort()
             return
-        self._rest = data[used:]
         if self._paused is False and len(self._queue) >= QUEUE_HIGH:
             self._pause(True)
 
@@ -228,7 +240,9 @@ class Subscriber(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _control(self, kind: int, body: bytes) -> None:
+    def _control(self, kind: int, flags: int, body: bytes) -> None:
+        if flags:  # reserved in every packet a broker sends but PUBLISH (section 2.2.2)
+            raise ProtocolError(f"reserved flags {flags:#x} set on a packet of type {kind}")
         if kind == PINGRESP:
             self._ping_sent = None
             self.pongs += 1
@@ -250,6 +264,8 @@ class Subscriber(asyncio.Protocol):
             transport.pause_reading()
         else:
             transport.resume_reading()
+            if self._ping_sent is not None:  # its PINGRESP could not be read while paused
+                self._ping_sent = self._loop.time()
 
     def _next(self) -> Publish | None:
         queue = self._queue
@@ -297,7 +313,7 @@ class Subscriber(asyncio.Protocol):
 
     def _schedule_keepalive(self) -> None:
         if self._keepalive_s and self._lost is None:
-            self._timer = self._loop.call_later(self._keepalive_s / 2, self._keepalive)
+            self._timer = self._loop.call_later(self._keepalive_s / 4, self._keepalive)
 
     def _stop_keepalive(self) -> None:
         if self._timer is not None:
@@ -306,11 +322,15 @@ class Subscriber(asyncio.Protocol):
 
     def _keepalive(self) -> None:
         now = self._loop.time()
-        if self._ping_sent is not None and now - self._ping_sent >= self._keepalive_s:
+        late = self._ping_sent is not None and now - self._ping_sent >= self._keepalive_s
+        if late and not self._paused:
             self._fail(f"no PINGRESP within the keep-alive of {self._keepalive_s} s")
             self._abort()
             return
-        if self._ping_sent is None and now - self._last_write >= self._keepalive_s / 2:
+        # While reading is paused a PINGRESP cannot be read; the broker still needs a
+        # packet within the keep-alive, so the pings go on.
+        waiting = self._ping_sent is not None and not self._paused
+        if not waiting and now - self._last_write >= self._keepalive_s / 2:
             self._write(PINGREQ_PACKET)
             self._ping_sent = now
         self._schedule_keepalive()

@@ -142,6 +142,7 @@ def test_a_publish_is_decoded_at_each_qos() -> None:
         (0b0010, b"\x00\x01t\x00\x00", "packet id 0"),
         (0b0010, b"\x00\x01\xff\x00\x01", "not UTF-8"),
         (0b0010, b"\x00\x00\x00\x01", "without a topic"),
+        (0b0010, b"\x00\x02t\x00\x00\x01", "U\\+0000"),
     ],
 )
 def test_a_broken_publish_is_a_protocol_error(flags: int, body: bytes, why: str) -> None:
@@ -154,6 +155,7 @@ def test_connack_and_suback_answers() -> None:
     with pytest.raises(ProtocolError):
         connack_code(b"\x00")
     assert suback_codes(b"\x00\x01\x01\x80") == [1, 0x80]
-    with pytest.raises(ProtocolError):
-        suback_codes(b"\x00")
+    for short in (b"\x00", b"\x00\x01"):
+        with pytest.raises(ProtocolError):
+            suback_codes(short)
     assert split(bytes([PUBACK << 4, 2, 0, 7])) == ([Packet(PUBACK, 0, b"\x00\x07")], 4)

@@ -231,3 +231,85 @@ async def test_a_flood_of_qos_0_pauses_reading_and_loses_nothing() -> None:
             assert subscriber.reading
     assert [int.from_bytes(message.payload[:4], "big") for message in taken] == list(range(total))
     assert subscriber.received == total
+
+
+async def test_a_large_message_in_many_reads_comes_whole() -> None:
+    payload = bytes(range(256)) * 8192  # 2 MiB: many reads of the socket
+
+    async def large(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _packets(reader, 1)
+        writer.write(CONNACK_OK + publish_packet(b"t/large", payload, 3))
+        await writer.drain()
+        await reader.read()
+
+    async with _fake_broker(large) as (host, port):
+        subscriber = _subscriber(host, port)
+        async with subscriber:
+            (message,) = await _all(subscriber, 1)
+    assert (message.topic, message.mid, message.payload == payload) == ("t/large", 3, True)
+
+
+async def test_a_subscription_after_the_connection_broke_fails_at_once() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _packets(reader, 1)
+        writer.write(CONNACK_OK)
+        await writer.drain()  # and the connection closes
+
+    async with _fake_broker(hang_up) as (host, port):
+        subscriber = _subscriber(host, port, timeout_s=WAIT_S)
+        async with subscriber, asyncio.timeout(WAIT_S):
+            with pytest.raises(BrokerError):  # the iteration says the connection is gone
+                await anext(subscriber.messages())
+            # and so does a subscription, at once: not "no SUBACK within 10 s"
+            with pytest.raises(BrokerError, match="closed the connection"):
+                await subscriber.subscribe("t/#", 1)
+
+
+async def test_a_connect_cancelled_before_the_connack_closes_the_socket() -> None:
+    closed = asyncio.get_running_loop().create_future()
+    connected = asyncio.Event()
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _packets(reader, 1)
+        connected.set()
+        closed.set_result(await reader.read())  # b"" once the subscriber closes
+
+    async with _fake_broker(slow) as (host, port):
+        connecting = asyncio.create_task(_subscriber(host, port).__aenter__())
+        async with asyncio.timeout(WAIT_S):
+            await connected.wait()
+            connecting.cancel()
+            assert await closed == b""
+        with pytest.raises(asyncio.CancelledError):
+            await connecting
+
+
+async def test_a_paused_subscriber_keeps_pinging_and_keeps_its_connection() -> None:
+    # Reading pauses while QUEUE_HIGH messages wait, so PINGRESPs wait too: that must not
+    # count as a broker that stopped answering, and the pings go on.
+    total = 3 * QUEUE_HIGH
+    pinged = asyncio.Event()
+
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _packets(reader, 1)
+        writer.write(CONNACK_OK)
+        for index in range(total):
+            writer.write(publish_packet(b"t/q0", index.to_bytes(4, "big") * 50, 0, qos=0))
+        pings = 0
+        while pings < 3:
+            (packet,) = await _packets(reader, 1)
+            if packet[0] == PINGREQ:
+                pings += 1
+                writer.write(b"\xd0\x00")
+        pinged.set()
+        await reader.read()
+
+    async with _fake_broker(flood) as (host, port):
+        subscriber = _subscriber(host, port, keepalive_s=1)
+        async with subscriber:
+            await subscriber.until(lambda: subscriber.received >= QUEUE_HIGH)
+            async with asyncio.timeout(WAIT_S):
+                await pinged.wait()  # three pings: 1.5 keep-alives and more, paused
+            assert not subscriber.reading
+            taken = await _all(subscriber, total)
+    assert len(taken) == total
