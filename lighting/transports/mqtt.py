@@ -307,7 +307,6 @@ class MqttIngest(_Side):
         self._handlers: asyncio.TaskGroup | None = None
         self._receiver: asyncio.Task[None] | None = None
         self._drained = asyncio.Event()
-        self._acks: _Acks | None = None
         self.received = 0
         """Uplinks taken from the broker since start-up (each acknowledged once stored or
         refused for good)."""
@@ -371,7 +370,7 @@ class MqttIngest(_Side):
             tls_context=self._tls,
         )
         async with subscriber:
-            acks = self._acks = _Acks(subscriber.ack)
+            acks = _Acks(subscriber.ack)
             try:
                 self._subscribed(await subscriber.subscribe(self.topics.uplinks, qos=1))
                 async for message in subscriber.messages():
@@ -381,7 +380,7 @@ class MqttIngest(_Side):
                 acks.close()
 
     async def _receive_aiomqtt(self, handlers: asyncio.TaskGroup, mqtt: Client) -> None:
-        acks = self._acks = _Acks(lambda mid: mqtt._client.ack(mid, 1))
+        acks = _Acks(lambda mid: mqtt._client.ack(mid, 1))
         if stale := mqtt.forget_queued():
             log.debug("MQTT ingest: %d messages of the last connection dropped", stale)
         try:
