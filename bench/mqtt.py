@@ -22,10 +22,10 @@ import time
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, get_args
 
 from bench.mqtt_platform import publish
-from lighting.config import MqttConfig, load_settings
+from lighting.config import IngestStack, MqttConfig, load_settings
 from lighting.controller import Controller
 from lighting.controller.events import EventHub
 from lighting.demo import free_udp_port
@@ -36,7 +36,6 @@ from lighting.protocol import Topics, UplinkKind, encode_report
 from lighting.transports import MqttIngest, MqttPublisher
 from tests.mqtt_broker import Broker, mosquitto_binary
 
-Stack = Literal["lean", "aiomqtt"]
 IN_FLIGHT = 100
 WAIT_S = 600
 """The bound of every wait of the benchmark."""
@@ -101,7 +100,7 @@ async def _stored_or_platform_died(
 
 
 async def _ingest(
-    broker: Broker, workdir: Path, lamps: int, reports: int, stack: Stack
+    broker: Broker, workdir: Path, lamps: int, reports: int, stack: IngestStack
 ) -> dict[str, float]:
     settings = load_settings(
         None,
@@ -204,7 +203,7 @@ async def _publisher(broker: Broker, notices: int) -> dict[str, float]:
 
 
 def measure(
-    lamps: int = 100, reports: int = 100, stack: Stack = "lean"
+    lamps: int = 100, reports: int = 100, stack: IngestStack = "lean"
 ) -> dict[str, dict[str, float]]:
     os.environ.setdefault("AIOCOAP_REUSE_PORT", "0")
     with tempfile.TemporaryDirectory() as workdir:
@@ -229,12 +228,12 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=100, help="per lamp")
     parser.add_argument(
         "--stack",
-        choices=("lean", "aiomqtt"),
+        choices=get_args(IngestStack),
         default="lean",
         help="the ingest's MQTT client ([mqtt] ingest_stack)",
     )
     args = parser.parse_args()
-    stack: Stack = "aiomqtt" if args.stack == "aiomqtt" else "lean"
+    stack: IngestStack = "aiomqtt" if args.stack == "aiomqtt" else "lean"
     print(measure(args.lamps, args.reports, stack))
 
 

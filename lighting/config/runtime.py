@@ -12,6 +12,9 @@ from lighting.config.section import Section
 from lighting.errors import ConfigError
 from lighting.keys import check_private
 
+IngestStack = Literal["lean", "aiomqtt"]
+"""The MQTT ingest's client: the lean subscriber, or aiomqtt (the reference)."""
+
 
 class CoapConfig(Section):
     stack: Literal["lean", "aiocoap"] = Field(
@@ -99,7 +102,7 @@ class MqttConfig(Section):
     subscribe: bool = Field(default=True, description="take lamp telemetry from the broker")
     publish: bool = Field(default=True, description="publish lamp states and fault events")
     keepalive_s: int = Field(default=30, ge=5, le=3600)
-    ingest_stack: Literal["lean", "aiomqtt"] = Field(
+    ingest_stack: IngestStack = Field(
         default="lean",
         description="lean: citylight's MQTT 3.1.1 subscriber for telemetry; aiomqtt: the reference",
     )
