@@ -101,7 +101,7 @@ async def _all(subscriber: Subscriber, count: int) -> list[Publish]:
     return taken
 
 
-async def test_qos_0_and_1_come_in_order_and_acknowledgements_go_out(
+async def test_qos_1_messages_from_mosquitto_come_in_order_with_their_packet_ids(
     broker: AnyBroker,
 ) -> None:
     topic = unique("lean") + "/up"
