@@ -17,8 +17,10 @@ needs, each part of RFC 7252 that matters for it:
   not CoAP past its header reset, anything else that is not CoAP dropped and counted;
 - empty confirmable messages (pings) reset (section 4.3).
 
-It interoperates with aiocoap and libcoap (tests/transports/test_lean.py talks to aiocoap
-both ways). A request of ours (``start``) is a callback, not a task or a future, and its
+It interoperates with aiocoap (tests/transports/test_lean.py, both ways) and with libcoap
+(tests/transports/test_libcoap.py: its client posts to the controller and reads and
+commands a simulated lamp; this endpoint's requests go to its server, separate response
+included). A request of ours (``start``) is a callback, not a task or a future, and its
 retransmissions and expiry are entries in one heap served by one loop timer: a city-wide
 change holds thousands of exchanges at once, and each costs a send and a heap entry.
 ``request`` awaits one for callers that want a coroutine.
