@@ -11,9 +11,12 @@ with a bounded wait.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import os
 import random
 import shutil
+import socket
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,7 +30,7 @@ from lighting.model import Command, Registration, StateReport
 from lighting.protocol import decode_ack, decode_report, encode_command
 from lighting.protocol.coapwire import CHANGED, CONTENT, CREATED, GET, PUT, Option, Type
 from lighting.protocol.codec import encode_registration, encode_report
-from lighting.transports.lean import Address, ExchangeError, LeanEndpoint
+from lighting.transports.lean import Address, LeanEndpoint
 from simulator import LampNode, LampSpec
 from tests.conftest import free_udp_port
 
@@ -207,19 +210,42 @@ async def test_a_libcoap_lamp_registers_and_reports_to_the_controller(
 # -- the lean endpoint and libcoap's server ------------------------------------------------
 
 
-@pytest.fixture
-async def libcoap_server(coap_server: str) -> AsyncIterator[Address]:
+async def _bound(port: int) -> None:
+    """Return once a process holds UDP ``port`` on 127.0.0.1 (the server started beside
+    the test): asked of the kernel, so that no datagram is sent before it listens."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError as err:
+                    if err.errno == errno.EADDRINUSE:
+                        return
+                    raise
+            await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def _libcoap_server(binary: str, *options: str) -> AsyncIterator[Address]:
+    """libcoap's example server on a free loopback port, with ``options``."""
     port = free_udp_port()
     process = await asyncio.create_subprocess_exec(
-        coap_server, "-A", "127.0.0.1", "-p", str(port),
+        binary, "-A", "127.0.0.1", "-p", str(port), *options,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
+        await _bound(port)
         yield ("127.0.0.1", port)
     finally:
         process.terminate()
         async with asyncio.timeout(WAIT_S):
             await process.wait()
+
+
+@pytest.fixture
+async def libcoap_server(coap_server: str) -> AsyncIterator[Address]:
+    async with _libcoap_server(coap_server) as address:
+        yield address
 
 
 @pytest.fixture
@@ -230,21 +256,11 @@ async def requester() -> AsyncIterator[LeanEndpoint]:
     await endpoint.close()
 
 
-async def _first(requester: LeanEndpoint, server: Address) -> bytes:
-    """The server's resource links, asked until it is up (it starts beside the test)."""
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            try:
-                links = await requester.request(server, GET, [".well-known", "core"])
-            except ExchangeError:
-                continue  # not listening yet: a reset or no answer, within 3 s
-            return links.payload
-
-
 async def test_the_lean_endpoint_puts_and_gets_on_a_libcoap_server(
     requester: LeanEndpoint, libcoap_server: Address
 ) -> None:
-    assert b"</example_data>" in await _first(requester, libcoap_server)
+    links = await requester.request(libcoap_server, GET, [".well-known", "core"])
+    assert b"</example_data>" in links.payload
     created = await requester.request(libcoap_server, PUT, ["example_data"], b"level 70")
     assert created.code in (CREATED, CHANGED)
     read = await requester.request(libcoap_server, GET, ["example_data"])
@@ -256,9 +272,20 @@ async def test_the_lean_endpoint_takes_a_separate_response_from_libcoap(
 ) -> None:
     """libcoap's ``/async?1`` acknowledges at once and answers a second later, in a
     confirmable response of its own that the endpoint acknowledges (RFC 7252 5.2.2)."""
-    await _first(requester, libcoap_server)
     response = await requester.request(
         libcoap_server, GET, ["async"], options=[(Option.URI_QUERY, b"1")]
     )
     # A piggybacked response would have come as the ACK itself.
     assert (response.mtype, response.code, response.payload) == (Type.CON, CONTENT, b"done")
+
+
+async def test_the_lean_endpoint_retransmits_until_libcoap_answers(
+    requester: LeanEndpoint, coap_server: str
+) -> None:
+    """libcoap's server loses its first two datagrams (``-l 1,2``): the endpoint sends its
+    request again after ACK_TIMEOUT, then twice as long after, and libcoap answers the
+    repeated message id again."""
+    async with _libcoap_server(coap_server, "-l", "1,2") as server:
+        response = await requester.request(server, GET, ["example_data"])
+    assert response.code == CONTENT
+    assert requester.counters["coap.retransmissions"] >= 2  # more if the machine is slow
