@@ -20,7 +20,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -29,6 +29,7 @@ import aiomqtt
 import pytest
 
 from lighting.config import MqttConfig
+from lighting.protocol.mqttwire import split
 
 ENV = "CITYLIGHT_TEST_MQTT"
 HOST = "127.0.0.1"
@@ -303,3 +304,41 @@ async def running(loop: Coroutine[Any, Any, None], connected: asyncio.Event) -> 
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+# -- a broker of the test's own, for what a good broker never does ----------------------
+
+CONNACK_OK = b"\x20\x02\x00\x00"
+SUBACK_1 = b"\x90\x03\x00\x01\x01"  # packet id 1, QoS 1 granted
+
+BrokerScript = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def read_packets(reader: asyncio.StreamReader, count: int) -> list[tuple[int, bytes]]:
+    """The next ``count`` packets the subscriber sends: (type, body)."""
+    data, found = b"", list[tuple[int, bytes]]()
+    while len(found) < count:
+        chunk = await reader.read(65_536)
+        if not chunk:
+            break
+        data += chunk
+        packets, used = split(data)
+        data = data[used:]
+        found += [(packet.kind, packet.body) for packet in packets]
+    return found
+
+
+@contextlib.asynccontextmanager
+async def fake_broker(script: BrokerScript) -> AsyncIterator[tuple[str, int]]:
+    """A TCP server on loopback that runs ``script`` for each connection."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await script(reader, writer)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    host, port = server.sockets[0].getsockname()[:2]
+    async with server:
+        yield host, port

@@ -177,6 +177,8 @@ class _Side:
         self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
         self._up: bool | None = None
         self._away_since = 0.0
+        self._up_since: float | None = None
+        """When the current connection came up; None while there is none."""
         self._loop = asyncio.get_running_loop()
         self._tls = tls_context(config)  # read once: a bad file stops the start, not a retry
 
@@ -203,12 +205,20 @@ class _Side:
         )
 
     async def run(self) -> None:
-        """Connect, serve, and on every loss wait (exponential backoff) and connect again."""
+        """Connect, serve, and on every loss wait (exponential backoff) and connect again.
+
+        The backoff starts again from its shortest delay only after a connection that
+        held for ``reconnect_max_s``: a broker that accepts and then breaks every
+        connection at once (a packet we refuse, an ACL that drops us) is not hammered every
+        ``reconnect_min_s``, but asked at most once per ``reconnect_max_s``."""
         while True:
             try:
                 await self._session()
             except (aiomqtt.MqttError, BrokerError) as err:
                 self._lost(err)
+            up_since, self._up_since = self._up_since, None
+            if up_since is not None and self._loop.time() - up_since >= self.config.reconnect_max_s:
+                self._backoff.reset()
             await asyncio.sleep(self._backoff.next())
 
     async def _session(self) -> None:
@@ -227,7 +237,7 @@ class _Side:
         else:
             log.info("MQTT %s: connected to %s", self.side, self.broker)
         self._up = True
-        self._backoff.reset()
+        self._up_since = self._loop.time()
         self.connected.set()
 
     def _lost(self, err: aiomqtt.MqttError | BrokerError) -> None:

@@ -8,6 +8,7 @@ on a real ``EventHub``. Nothing of the broker is mocked; waits are bounded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -26,7 +27,18 @@ from lighting.protocol import Topics, UplinkKind, encode_fault, encode_report
 from lighting.transports import MqttIngest, MqttLink, MqttPublisher
 from lighting.transports.mqtt import HANDLERS_IN_FLIGHT
 from tests.conftest import make_settings
-from tests.mqtt_broker import WAIT_S, AnyBroker, free_tcp_port, publish, running, watching
+from tests.mqtt_broker import (
+    CONNACK_OK,
+    WAIT_S,
+    AnyBroker,
+    fake_broker,
+    free_tcp_port,
+    publish,
+    read_packets,
+    running,
+    unique,
+    watching,
+)
 from tests.transports.conftest import LAMPS
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -254,6 +266,61 @@ async def test_a_fault_event_over_mqtt_opens_a_fault(
     faults = await controller.store.call(controller.repository.faults)
     assert [(f.lamp_id, f.kind) for f in faults] == [("L3", FaultKind.LAMP_FAILURE)]
     assert controller.counters["mqtt.accepted.fault"] == 1
+
+
+@STACKS
+async def test_a_broker_that_hangs_up_at_once_is_asked_less_and_less_often(
+    controller: Controller, stack: str
+) -> None:
+    """A broker that accepts the connection and the subscription and then hangs up each
+    time is asked again after longer and longer waits; once a connection held for
+    ``reconnect_max_s``, the next loss is retried after the shortest wait again."""
+    loop = asyncio.get_running_loop()
+    connects: list[float] = []
+    hang_ups: list[float] = []
+
+    async def flaky(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connects.append(loop.time())
+        await read_packets(reader, 1)  # CONNECT
+        writer.write(CONNACK_OK)
+        ((_, subscribe),) = await read_packets(reader, 1)
+        writer.write(b"\x90\x03" + subscribe[:2] + b"\x01")  # its packet id, QoS 1
+        await writer.drain()
+        if len(connects) == 5:
+            await asyncio.sleep(2.0)  # this one holds longer than reconnect_max_s
+        hang_ups.append(loop.time())
+
+    async with fake_broker(flaky) as (host, port):
+        config = MqttConfig.model_validate(
+            {
+                "enabled": True,
+                "host": host,
+                "port": port,
+                "client_id": unique("flaky"),
+                "topic_root": unique("t"),
+                "reconnect_min_s": 0.05,
+                "reconnect_max_s": 1.6,
+                "ingest_stack": stack,
+            }
+        )
+        assert controller.ingest is not None
+        ingest = MqttIngest(config, controller.ingest, controller.counters)
+        task = asyncio.create_task(ingest.run())
+        try:
+            async with asyncio.timeout(WAIT_S):
+                while len(connects) < 6:
+                    await ingest.connected.wait()
+                    ingest.connected.clear()
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    waits = [connects[i + 1] - hang_ups[i] for i in range(5)]
+    # Backoff delays of 0.05, 0.1, 0.2 and 0.4 s, each times a random 0.5 to 1: the fourth
+    # is 0.2 s at least (it was 0.025 to 0.05 s when every connection reset the backoff).
+    assert waits[3] >= 0.2, waits
+    # After the long connection, the shortest again (0.4 s at least without the reset).
+    assert waits[4] < 0.3, waits
 
 
 # -- the publisher ---------------------------------------------------------------------------

@@ -8,8 +8,7 @@ the whole controller; these are the subscriber's duties on their own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,15 +20,17 @@ from lighting.protocol.mqttwire import (
     PUBACK,
     Publish,
     publish_packet,
-    split,
 )
 from lighting.transports.mqtt_lean import QUEUE_HIGH, Subscriber
-from tests.mqtt_broker import WAIT_S, AnyBroker, publish, unique
-
-CONNACK_OK = b"\x20\x02\x00\x00"
-SUBACK_1 = b"\x90\x03\x00\x01\x01"  # packet id 1, QoS 1 granted
-
-Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+from tests.mqtt_broker import (
+    CONNACK_OK,
+    WAIT_S,
+    AnyBroker,
+    fake_broker,
+    publish,
+    read_packets,
+    unique,
+)
 
 
 class _Watched(Subscriber):
@@ -59,36 +60,6 @@ def _subscriber(host: str, port: int, **given: Any) -> _Watched:
         "timeout_s": 2.0,
     }
     return _Watched(host, port, **(values | given))
-
-
-async def _packets(reader: asyncio.StreamReader, count: int) -> list[tuple[int, bytes]]:
-    """The next ``count`` packets the subscriber sends: (type, body)."""
-    data, found = b"", list[tuple[int, bytes]]()
-    while len(found) < count:
-        chunk = await reader.read(65_536)
-        if not chunk:
-            break
-        data += chunk
-        packets, used = split(data)
-        data = data[used:]
-        found += [(packet.kind, packet.body) for packet in packets]
-    return found
-
-
-@asynccontextmanager
-async def _fake_broker(script: Script) -> AsyncIterator[tuple[str, int]]:
-    """A TCP server on loopback that runs ``script`` for each connection."""
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await script(reader, writer)
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    host, port = server.sockets[0].getsockname()[:2]
-    async with server:
-        yield host, port
 
 
 async def _all(subscriber: Subscriber, count: int) -> list[Publish]:
@@ -134,11 +105,11 @@ async def test_the_keepalive_pings_and_the_broker_keeps_the_connection(
 
 async def test_a_refused_connection_says_why() -> None:
     async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _packets(reader, 1)
+        await read_packets(reader, 1)
         writer.write(b"\x20\x02\x00\x05")  # not authorised
         await writer.drain()
 
-    async with _fake_broker(refuse) as (host, port):
+    async with fake_broker(refuse) as (host, port):
         with pytest.raises(BrokerError, match="not authorised"):
             await _subscriber(host, port).__aenter__()
 
@@ -147,14 +118,14 @@ async def test_a_broker_that_never_answers_is_given_up() -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()  # until the subscriber gives up and closes
 
-    async with _fake_broker(silent) as (host, port):
+    async with fake_broker(silent) as (host, port):
         with pytest.raises(BrokerError, match=r"no CONNACK within 0\.2 s"):
             await _subscriber(host, port, timeout_s=0.2).__aenter__()
 
 
 async def test_queued_messages_come_out_before_a_protocol_error_ends_the_iteration() -> None:
     async def breaks(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        (connect,) = await _packets(reader, 1)
+        (connect,) = await read_packets(reader, 1)
         assert connect[0] == CONNECT
         writer.write(CONNACK_OK + publish_packet(b"t/a", b"one", 1))
         writer.write(publish_packet(b"t/b", b"two", 0, qos=0))
@@ -162,7 +133,7 @@ async def test_queued_messages_come_out_before_a_protocol_error_ends_the_iterati
         await writer.drain()
         await reader.read()
 
-    async with _fake_broker(breaks) as (host, port):
+    async with fake_broker(breaks) as (host, port):
         subscriber = _subscriber(host, port)
         async with subscriber:
             messages = subscriber.messages()
@@ -177,12 +148,12 @@ async def test_acknowledgements_of_a_turn_go_in_one_write_in_order() -> None:
     got: asyncio.Future[list[tuple[int, bytes]]] = asyncio.get_running_loop().create_future()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _packets(reader, 1)
+        await read_packets(reader, 1)
         writer.write(CONNACK_OK + b"".join(publish_packet(b"t", b"x", mid) for mid in (7, 8, 9)))
         await writer.drain()
-        got.set_result(await _packets(reader, 3))
+        got.set_result(await read_packets(reader, 3))
 
-    async with _fake_broker(serve) as (host, port):
+    async with fake_broker(serve) as (host, port):
         subscriber = _subscriber(host, port)
         async with subscriber:
             taken = await _all(subscriber, 3)
@@ -195,14 +166,14 @@ async def test_acknowledgements_of_a_turn_go_in_one_write_in_order() -> None:
 
 async def test_a_broker_that_stops_answering_pings_is_given_up() -> None:
     async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _packets(reader, 1)
+        await read_packets(reader, 1)
         writer.write(CONNACK_OK)
         await writer.drain()
-        (ping,) = await _packets(reader, 1)
+        (ping,) = await read_packets(reader, 1)
         assert ping == (PINGREQ, b"")
         await reader.read()  # no PINGRESP, ever
 
-    async with _fake_broker(deaf) as (host, port):
+    async with fake_broker(deaf) as (host, port):
         subscriber = _subscriber(host, port, keepalive_s=1)
         async with subscriber:
             async with asyncio.timeout(WAIT_S):
@@ -214,14 +185,14 @@ async def test_a_flood_of_qos_0_pauses_reading_and_loses_nothing() -> None:
     total = 3 * QUEUE_HIGH
 
     async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _packets(reader, 1)
+        await read_packets(reader, 1)
         writer.write(CONNACK_OK)
         for index in range(total):
             writer.write(publish_packet(b"t/q0", index.to_bytes(4, "big") * 50, 0, qos=0))
         await writer.drain()
         await reader.read()
 
-    async with _fake_broker(flood) as (host, port):
+    async with fake_broker(flood) as (host, port):
         subscriber = _subscriber(host, port)
         async with subscriber:
             # Nobody takes them: once QUEUE_HIGH wait, reading pauses.
@@ -237,12 +208,12 @@ async def test_a_large_message_in_many_reads_comes_whole() -> None:
     payload = bytes(range(256)) * 8192  # 2 MiB: many reads of the socket
 
     async def large(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _packets(reader, 1)
+        await read_packets(reader, 1)
         writer.write(CONNACK_OK + publish_packet(b"t/large", payload, 3))
         await writer.drain()
         await reader.read()
 
-    async with _fake_broker(large) as (host, port):
+    async with fake_broker(large) as (host, port):
         subscriber = _subscriber(host, port)
         async with subscriber:
             (message,) = await _all(subscriber, 1)
@@ -251,11 +222,11 @@ async def test_a_large_message_in_many_reads_comes_whole() -> None:
 
 async def test_a_subscription_after_the_connection_broke_fails_at_once() -> None:
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _packets(reader, 1)
+        await read_packets(reader, 1)
         writer.write(CONNACK_OK)
         await writer.drain()  # and the connection closes
 
-    async with _fake_broker(hang_up) as (host, port):
+    async with fake_broker(hang_up) as (host, port):
         subscriber = _subscriber(host, port, timeout_s=WAIT_S)
         async with subscriber, asyncio.timeout(WAIT_S):
             with pytest.raises(BrokerError):  # the iteration says the connection is gone
@@ -270,11 +241,11 @@ async def test_a_connect_cancelled_before_the_connack_closes_the_socket() -> Non
     connected = asyncio.Event()
 
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _packets(reader, 1)
+        await read_packets(reader, 1)
         connected.set()
         closed.set_result(await reader.read())  # b"" once the subscriber closes
 
-    async with _fake_broker(slow) as (host, port):
+    async with fake_broker(slow) as (host, port):
         connecting = asyncio.create_task(_subscriber(host, port).__aenter__())
         async with asyncio.timeout(WAIT_S):
             await connected.wait()
@@ -291,20 +262,20 @@ async def test_a_paused_subscriber_keeps_pinging_and_keeps_its_connection() -> N
     pinged = asyncio.Event()
 
     async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _packets(reader, 1)
+        await read_packets(reader, 1)
         writer.write(CONNACK_OK)
         for index in range(total):
             writer.write(publish_packet(b"t/q0", index.to_bytes(4, "big") * 50, 0, qos=0))
         pings = 0
         while pings < 3:
-            (packet,) = await _packets(reader, 1)
+            (packet,) = await read_packets(reader, 1)
             if packet[0] == PINGREQ:
                 pings += 1
                 writer.write(b"\xd0\x00")
         pinged.set()
         await reader.read()
 
-    async with _fake_broker(flood) as (host, port):
+    async with fake_broker(flood) as (host, port):
         subscriber = _subscriber(host, port, keepalive_s=1)
         async with subscriber:
             await subscriber.until(lambda: subscriber.received >= QUEUE_HIGH)
