@@ -167,11 +167,13 @@ def split(buffer: bytes | bytearray) -> tuple[list[Packet], int]:
 
 def decode_publish(flags: int, body: bytes) -> Publish:
     """The PUBLISH with fixed-header ``flags`` and ``body`` (section 3.3). ``ProtocolError``
-    for QoS 3, an empty topic, a body too short for its topic and packet id, or a topic that
-    is not UTF-8 or holds U+0000."""
+    for QoS 3, DUP at QoS 0, an empty topic, a body too short for its topic and packet id,
+    or a topic that is not UTF-8 or holds U+0000."""
     qos = flags >> 1 & 0b11
     if qos == 3:
         raise ProtocolError("a PUBLISH at QoS 3")
+    if not qos and flags & 0b1000:
+        raise ProtocolError("a PUBLISH at QoS 0 marked DUP")  # [MQTT-3.3.1-2]
     length = int.from_bytes(body[:2], "big")
     if not length:
         raise ProtocolError("a PUBLISH without a topic")  # section 4.7.3

@@ -136,6 +136,7 @@ def test_a_publish_is_decoded_at_each_qos() -> None:
     ("flags", "body", "why"),
     [
         (0b0110, b"\x00\x01t\x00\x01", "QoS 3"),
+        (0b1000, b"\x00\x01tp", "QoS 0 marked DUP"),
         (0b0010, b"\x00\x05t", "too short"),
         (0b0010, b"\x00\x01t\x00", "too short"),
         (0b0000, b"\x00\x09t", "too short"),
