@@ -3,10 +3,13 @@ and the PostgreSQL URL when the server is reachable."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import os
+import random
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from lighting.config import Settings, load_settings
+from simulator import LampNode, LampSpec
 
 # CI explores a fixed set of examples (derandomized) so that a landing never depends on
 # luck; runs on a developer's machine keep exploring new ones.
@@ -46,6 +50,30 @@ def lamp_base() -> str:
 @pytest.fixture
 def coap_port() -> int:
     return free_udp_port()
+
+
+@contextlib.asynccontextmanager
+async def open_lamp(
+    lamp_id: str, address: str, port: int, controller: tuple[str, int], seed: int
+) -> AsyncIterator[LampNode]:
+    """One simulated 80 W lamp of zone centre, a CoAP endpoint at ``address:port`` that
+    sends its uplinks to ``controller``."""
+    spec = LampSpec(
+        lamp_id=lamp_id,
+        zone="centre",
+        latitude=36.7,
+        longitude=119.1,
+        wattage=80,
+        address=address,
+        port=port,
+    )
+    loop = asyncio.get_running_loop()
+    node = LampNode(spec, controller, clock=loop.time, rng=random.Random(seed))
+    await node.open()
+    try:
+        yield node
+    finally:
+        await node.close()
 
 
 def make_settings(db_url: str, port: int, **overrides: Any) -> Settings:

@@ -4,7 +4,6 @@ library will not: answering separately, losing a datagram, repeating one, pingin
 from __future__ import annotations
 
 import asyncio
-import random
 import socket
 from collections.abc import AsyncIterator, Iterator
 
@@ -23,8 +22,9 @@ from lighting.protocol.coapwire import (
     Option,
     Type,
 )
-from simulator import LampNode, LampSpec
+from simulator import LampNode
 from simulator import node as node_module
+from tests.conftest import open_lamp
 
 WAIT_S = 10
 
@@ -41,20 +41,8 @@ def peer() -> Iterator[socket.socket]:
 
 @pytest.fixture
 async def lamp(peer: socket.socket, lamp_base: str, coap_port: int) -> AsyncIterator[LampNode]:
-    spec = LampSpec(
-        lamp_id="L9",
-        zone="centre",
-        latitude=36.7,
-        longitude=119.1,
-        wattage=80,
-        address=lamp_base,
-        port=coap_port,
-    )
-    loop = asyncio.get_running_loop()
-    node = LampNode(spec, peer.getsockname(), clock=loop.time, rng=random.Random(3))
-    await node.open()
-    yield node
-    await node.close()
+    async with open_lamp("L9", lamp_base, coap_port, peer.getsockname(), seed=3) as node:
+        yield node
 
 
 async def _receive(peer: socket.socket) -> tuple[Message, tuple[str, int]]:

@@ -13,25 +13,14 @@ from aiocoap.numbers.codes import Code
 
 from lighting.model import Command
 from lighting.protocol import decode_ack, decode_report, encode_command
-from simulator import BindError, LampNode, LampSpec
+from simulator import BindError, LampNode
+from tests.conftest import open_lamp
 
 
 @pytest.fixture
 async def node(lamp_base: str, coap_port: int) -> AsyncIterator[LampNode]:
-    spec = LampSpec(
-        lamp_id="L7",
-        zone="centre",
-        latitude=36.7,
-        longitude=119.1,
-        wattage=80,
-        address=lamp_base,
-        port=coap_port,
-    )
-    loop = asyncio.get_running_loop()
-    lamp = LampNode(spec, ("127.0.0.1", 9), clock=loop.time, rng=random.Random(1))
-    await lamp.open()
-    yield lamp
-    await lamp.close()
+    async with open_lamp("L7", lamp_base, coap_port, ("127.0.0.1", 9), seed=1) as lamp:
+        yield lamp
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import errno
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -31,8 +30,8 @@ from lighting.protocol import decode_ack, decode_report, encode_command
 from lighting.protocol.coapwire import CHANGED, CONTENT, CREATED, GET, PUT, Option, Type
 from lighting.protocol.codec import encode_registration, encode_report
 from lighting.transports.lean import Address, LeanEndpoint
-from simulator import LampNode, LampSpec
-from tests.conftest import free_udp_port
+from simulator import LampNode
+from tests.conftest import free_udp_port, open_lamp
 
 WAIT_S = 20
 """The longest any one tool may run."""
@@ -80,20 +79,8 @@ async def _run(*argv: str) -> tuple[bytes, bytes]:
 
 @pytest.fixture
 async def node(lamp_base: str, coap_port: int) -> AsyncIterator[LampNode]:
-    spec = LampSpec(
-        lamp_id="L9",
-        zone="centre",
-        latitude=36.7,
-        longitude=119.1,
-        wattage=80,
-        address=lamp_base,
-        port=coap_port,
-    )
-    loop = asyncio.get_running_loop()
-    lamp = LampNode(spec, ("127.0.0.1", 9), clock=loop.time, rng=random.Random(1))
-    await lamp.open()
-    yield lamp
-    await lamp.close()
+    async with open_lamp("L9", lamp_base, coap_port, ("127.0.0.1", 9), seed=1) as lamp:
+        yield lamp
 
 
 async def test_libcoap_discovers_commands_and_reads_a_lamp(
