@@ -210,7 +210,8 @@ class _Side:
         The backoff starts again from its shortest delay only after a connection that
         held for ``reconnect_max_s``: a broker that accepts and then breaks every
         connection at once (a packet we refuse, an ACL that drops us) is not hammered every
-        ``reconnect_min_s``, but asked at most once per ``reconnect_max_s``."""
+        ``reconnect_min_s``: the waits keep doubling up to ``reconnect_max_s``, as they do
+        while the broker is away."""
         while True:
             try:
                 await self._session()
