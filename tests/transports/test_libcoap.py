@@ -1,4 +1,4 @@
-"""Interoperability with libcoap, the C implementation most CoAP firmware is built on: its
+"""Interoperability with libcoap, a widely used C implementation of CoAP: its
 command-line client talks to a simulated lamp and to the controller, and the lean
 endpoint's requests go to libcoap's example server.
 
